@@ -1,0 +1,16 @@
+import { ErrorCode, LongLinkError } from '../errors'
+import type { Adapter, SocketHost } from '../transport'
+import { createSocketTaskAdapter } from './socket-task'
+
+declare const uni: SocketHost | undefined
+
+/** The `uni` global, when this runs inside a uni-app build (the uni compiler injects it). */
+export function findUni(): SocketHost | undefined {
+  return typeof uni !== 'undefined' && uni && typeof uni.connectSocket === 'function' ? uni : undefined
+}
+
+/** Adapter over `uni.connectSocket` (every uni-app platform: mini-programs, H5, App). */
+export function createUniAdapter(api: SocketHost | undefined = findUni()): Adapter {
+  if (!api) throw new LongLinkError(ErrorCode.UNSUPPORTED_PLATFORM, 'platform "uni" was asked for but there is no uni.connectSocket')
+  return createSocketTaskAdapter(api, 'uni')
+}

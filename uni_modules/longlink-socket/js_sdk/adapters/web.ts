@@ -1,0 +1,100 @@
+import { ErrorCode, LongLinkError } from '../errors'
+import { fromWire, toWire } from '../core/bytes'
+import type { Adapter, LifecycleHost } from '../transport'
+
+/** The part of the WHATWG WebSocket this adapter uses (browsers, `ws` in Node). */
+export interface WebSocketLike {
+  readonly readyState: number
+  binaryType: string
+  send(data: string | ArrayBuffer): void
+  close(code?: number, reason?: string): void
+  onopen: ((event: unknown) => void) | null
+  onmessage: ((event: { data: unknown }) => void) | null
+  onclose: ((event: { code: number; reason: string }) => void) | null
+  onerror: ((event: unknown) => void) | null
+}
+
+/** A WebSocket constructor. The third argument carries headers for `ws` in Node; browsers ignore it. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: Record<string, unknown>) => WebSocketLike
+
+/** The standard WebSocket of this runtime, if it has one. */
+export function findWebSocket(): WebSocketConstructor | undefined {
+  const WS = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+  return typeof WS === 'function' ? WS : undefined
+}
+
+/** Browser online/offline events, shaped as a lifecycle host. */
+function browserLifecycle(): LifecycleHost | undefined {
+  const win = (globalThis as { window?: { addEventListener?: Function; removeEventListener?: Function; navigator?: { onLine?: boolean } } }).window
+  if (!win || typeof win.addEventListener !== 'function' || typeof win.removeEventListener !== 'function') return undefined
+  const listeners = new Map<Function, [() => void, () => void]>()
+  return {
+    onNetworkStatusChange(cb) {
+      const pair: [() => void, () => void] = [
+        () => cb({ isConnected: true, networkType: 'unknown' }),
+        () => cb({ isConnected: false, networkType: 'none' }),
+      ]
+      listeners.set(cb, pair)
+      win.addEventListener!('online', pair[0])
+      win.addEventListener!('offline', pair[1])
+    },
+    offNetworkStatusChange(cb) {
+      const pair = cb && listeners.get(cb)
+      if (!pair) return
+      listeners.delete(cb!)
+      win.removeEventListener!('online', pair[0])
+      win.removeEventListener!('offline', pair[1])
+    },
+  }
+}
+
+/**
+ * Adapter over the standard WebSocket (H5, or Node with the `ws` package passed in). Headers reach the
+ * server only where the constructor accepts them (`ws`); browsers cannot send custom handshake headers.
+ */
+export function createWebAdapter(WebSocketImpl: WebSocketConstructor | undefined = findWebSocket(), lifecycle = browserLifecycle()): Adapter {
+  if (!WebSocketImpl) throw new LongLinkError(ErrorCode.UNSUPPORTED_PLATFORM, 'platform "web" was asked for but this runtime has no WebSocket')
+  const Impl = WebSocketImpl
+  return {
+    name: 'web',
+    lifecycle,
+    open(request, events) {
+      const options: Record<string, unknown> = {}
+      if (request.header) options.headers = request.header
+      if (request.timeout) options.handshakeTimeout = request.timeout
+      let socket: WebSocketLike
+      try {
+        socket = new Impl(request.url, request.protocols, options)
+      } catch (error) {
+        events.onError(new LongLinkError(ErrorCode.CONNECT_FAILED, `WebSocket could not be created: ${(error as Error)?.message ?? error}`, error))
+        return { send: () => Promise.reject(new LongLinkError(ErrorCode.SEND_FAILED, 'The socket is not open')), close: () => {} }
+      }
+      socket.binaryType = 'arraybuffer'
+      socket.onopen = () => events.onOpen()
+      socket.onmessage = (event) => events.onMessage(fromWire(event.data))
+      socket.onclose = (event) => events.onClose(event.code, event.reason)
+      socket.onerror = (event) => {
+        const message = (event as { message?: string })?.message ?? 'WebSocket error'
+        events.onError(new LongLinkError(ErrorCode.SOCKET_ERROR, message, event))
+      }
+      return {
+        send(data) {
+          if (socket.readyState !== 1) return Promise.reject(new LongLinkError(ErrorCode.SEND_FAILED, 'The socket is not open'))
+          try {
+            socket.send(toWire(data))
+            return Promise.resolve()
+          } catch (error) {
+            return Promise.reject(new LongLinkError(ErrorCode.SEND_FAILED, `send failed: ${(error as Error)?.message ?? error}`, error))
+          }
+        },
+        close(code, reason) {
+          try {
+            socket.close(code, reason)
+          } catch {
+            // close() throws on a socket that is still CONNECTING in some runtimes; it is dropped either way.
+          }
+        },
+      }
+    },
+  }
+}

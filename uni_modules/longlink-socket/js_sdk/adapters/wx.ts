@@ -1,0 +1,16 @@
+import { ErrorCode, LongLinkError } from '../errors'
+import type { Adapter, SocketHost } from '../transport'
+import { createSocketTaskAdapter } from './socket-task'
+
+declare const wx: SocketHost | undefined
+
+/** The `wx` global of a WeChat mini-program (native or a uni-app mp-weixin build). */
+export function findWx(): SocketHost | undefined {
+  return typeof wx !== 'undefined' && wx && typeof wx.connectSocket === 'function' ? wx : undefined
+}
+
+/** Adapter over `wx.connectSocket`. */
+export function createWxAdapter(api: SocketHost | undefined = findWx()): Adapter {
+  if (!api) throw new LongLinkError(ErrorCode.UNSUPPORTED_PLATFORM, 'platform "wx" was asked for but there is no wx.connectSocket')
+  return createSocketTaskAdapter(api, 'wx')
+}

@@ -1,0 +1,59 @@
+import type { WireData } from '../transport'
+
+const toString = Object.prototype.toString
+
+/**
+ * ArrayBuffer test that also holds for buffers crossing from the host runtime (WeChat DevTools hands some over
+ * with an altered prototype, so `instanceof` fails).
+ */
+export function isArrayBuffer(value: unknown): value is ArrayBuffer {
+  return toString.call(value) === '[object ArrayBuffer]'
+}
+
+/** A typed array or DataView (Node Buffers included). */
+export function isView(value: unknown): value is ArrayBufferView {
+  return typeof ArrayBuffer !== 'undefined' && ArrayBuffer.isView(value)
+}
+
+/**
+ * The bytes a view covers, as a fresh ArrayBuffer. Sending `view.buffer` instead would send the whole
+ * underlying buffer (a known MQTT.js `wx://` bug) — wrong bytes for a subarray or a pooled Node Buffer.
+ */
+export function viewBytes(view: ArrayBufferView): ArrayBuffer {
+  const { buffer, byteOffset, byteLength } = view
+  if (byteOffset === 0 && byteLength === buffer.byteLength && isArrayBuffer(buffer)) return buffer as ArrayBuffer
+  return (buffer as ArrayBuffer).slice(byteOffset, byteOffset + byteLength)
+}
+
+/** Text stays text, buffers stay buffers, views become exactly their bytes. */
+export function toWire(data: string | ArrayBuffer | ArrayBufferView): WireData {
+  if (typeof data === 'string' || isArrayBuffer(data)) return data
+  return viewBytes(data)
+}
+
+/** Normalises what a platform delivers: strings and ArrayBuffers as they are, views as their bytes. */
+export function fromWire(data: unknown): WireData {
+  if (typeof data === 'string' || isArrayBuffer(data)) return data
+  if (isView(data)) return viewBytes(data)
+  return String(data)
+}
+
+/** UTF-8 length of a string, without TextEncoder (missing on some mini-program phones). */
+export function utf8Length(text: string): number {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4
+      i++
+    } else bytes += 3
+  }
+  return bytes
+}
+
+/** Bytes a wire message occupies (payload only). */
+export function wireLength(data: WireData): number {
+  return typeof data === 'string' ? utf8Length(data) : data.byteLength
+}

@@ -1,0 +1,60 @@
+import { ErrorCode, LongLinkError } from '../errors'
+
+type Handler<P> = (payload: P) => void
+
+/**
+ * A small typed emitter (no Node `events` in mini-programs). A throwing handler never stops the other
+ * handlers or the caller: its error goes to `onHandlerError`.
+ */
+export class Emitter<Events extends object> {
+  private readonly handlers: { [K in keyof Events]?: Handler<Events[K]>[] } = {}
+
+  constructor(
+    private readonly names: readonly (keyof Events)[],
+    private readonly onHandlerError: (error: unknown, event: keyof Events) => void,
+  ) {}
+
+  /** Adds a handler; returns a function that removes it. */
+  on<K extends keyof Events>(event: K, handler: Handler<Events[K]>): () => void {
+    if (!this.names.includes(event)) {
+      throw new LongLinkError(ErrorCode.INVALID_OPTION, `Unknown event "${String(event)}"; expected one of ${this.names.join(', ')}`)
+    }
+    if (typeof handler !== 'function') {
+      throw new LongLinkError(ErrorCode.INVALID_OPTION, `The handler for "${String(event)}" must be a function`)
+    }
+    const list = (this.handlers[event] ??= [])
+    list.push(handler)
+    return () => this.off(event, handler)
+  }
+
+  /** Removes one handler (or every handler of the event when none is given). */
+  off<K extends keyof Events>(event: K, handler?: Handler<Events[K]>): void {
+    const list = this.handlers[event]
+    if (!list) return
+    if (!handler) {
+      list.length = 0
+      return
+    }
+    const index = list.indexOf(handler)
+    if (index >= 0) list.splice(index, 1)
+  }
+
+  /** Calls every handler of `event` with `payload`, isolating failures. */
+  emit<K extends keyof Events>(event: K, payload: Events[K]): void {
+    const list = this.handlers[event]
+    if (!list || list.length === 0) return
+    // A copy, so handlers that add or remove handlers do not disturb this round.
+    for (const handler of list.slice()) {
+      try {
+        handler(payload)
+      } catch (error) {
+        this.onHandlerError(error, event)
+      }
+    }
+  }
+
+  /** How many handlers `event` has. */
+  count<K extends keyof Events>(event: K): number {
+    return this.handlers[event]?.length ?? 0
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Every error LongLink raises is a {@link LongLinkError} with one of these string codes.
+ * The table in the plugin's readme.md documents each one; keep the two in step.
+ */
+export const ErrorCode = {
+  /** The URL is not a ws:// or wss:// URL. Thrown at once by `createConnection`. */
+  INVALID_URL: 'INVALID_URL',
+  /** An option has a wrong type or value. Thrown at once. */
+  INVALID_OPTION: 'INVALID_OPTION',
+  /** `send` got something that is not a string, ArrayBuffer, ArrayBufferView or plain object. */
+  INVALID_DATA: 'INVALID_DATA',
+  /** No platform could be found (`platform: 'auto'` found no uni, wx or WebSocket), or the one named is missing. */
+  UNSUPPORTED_PLATFORM: 'UNSUPPORTED_PLATFORM',
+  /** One connection attempt did not open within `connectTimeout`. */
+  CONNECT_TIMEOUT: 'CONNECT_TIMEOUT',
+  /** One connection attempt failed (refused, DNS, handshake rejected, platform `fail`). */
+  CONNECT_FAILED: 'CONNECT_FAILED',
+  /** The `auth` hook threw or rejected; the attempt counts as failed. */
+  AUTH_FAILED: 'AUTH_FAILED',
+  /** The outgoing queue already holds `queue.max` messages. */
+  QUEUE_FULL: 'QUEUE_FULL',
+  /** The connection was closed (by `close()` or because reconnecting gave up) before the work could finish. */
+  CLOSED: 'CLOSED',
+  /** The platform refused another socket (mini-programs allow 5 at once). Retrying cannot help until one closes. */
+  SOCKET_LIMIT: 'SOCKET_LIMIT',
+  /** The platform failed to send a message on an open link. */
+  SEND_FAILED: 'SEND_FAILED',
+  /** `reconnect.maxRetries` attempts in a row failed; the connection is closed. */
+  RETRIES_EXHAUSTED: 'RETRIES_EXHAUSTED',
+  /** An event handler threw; the error is reported and the connection goes on. */
+  HANDLER_ERROR: 'HANDLER_ERROR',
+  /** The open link failed (platform `onError`); it is replaced. */
+  SOCKET_ERROR: 'SOCKET_ERROR',
+  /** A wait (for example `waitFor` in the MQTT entry) ran out of time. */
+  TIMEOUT: 'TIMEOUT',
+} as const
+
+/** One of the documented error codes. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** The single error type of LongLink: check `error.code` against {@link ErrorCode}. */
+export class LongLinkError extends Error {
+  /** A documented, stable code (see {@link ErrorCode}). */
+  readonly code: ErrorCode
+  /** What caused it, when there is an underlying error or platform message. */
+  readonly cause?: unknown
+
+  constructor(code: ErrorCode, message: string, cause?: unknown) {
+    super(message)
+    this.name = 'LongLinkError'
+    this.code = code
+    if (cause !== undefined) this.cause = cause
+    // Keeps `instanceof` working when the code is compiled down to ES5 classes.
+    Object.setPrototypeOf(this, new.target.prototype)
+  }
+}
+
+/** True when `value` is a LongLinkError, optionally with the given code. */
+export function isLongLinkError(value: unknown, code?: ErrorCode): value is LongLinkError {
+  return value instanceof LongLinkError && (code === undefined || value.code === code)
+}

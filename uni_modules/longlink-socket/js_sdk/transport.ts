@@ -1,0 +1,71 @@
+import type { LongLinkError } from './errors'
+
+/** What travels on the wire: text, or exactly the bytes of an ArrayBuffer. */
+export type WireData = string | ArrayBuffer
+
+/** One connection attempt's parameters, as the platform receives them. */
+export interface TransportRequest {
+  url: string
+  header?: Record<string, string>
+  protocols?: string[]
+  /** The platform's own connect timeout (ms), passed through untouched. */
+  timeout?: number
+}
+
+/**
+ * Callbacks a transport calls. A transport may call `onError` and `onClose` both, in any order, or call
+ * nothing after `close()`: the connection's state machine copes with all of these.
+ */
+export interface TransportEvents {
+  onOpen(): void
+  onMessage(data: WireData): void
+  onClose(code: number, reason: string): void
+  onError(error: LongLinkError): void
+}
+
+/** One live link. A SocketTask, a browser WebSocket — or later an SSE or long-polling channel — behind one shape. */
+export interface Transport {
+  /** Sends one message; resolves when the platform accepted it. Views are sent as exactly their bytes. */
+  send(data: string | ArrayBuffer | ArrayBufferView): Promise<void>
+  /** Starts closing. Never throws. */
+  close(code?: number, reason?: string): void
+}
+
+/** Network and app lifecycle APIs of a host (wx, uni, my, tt, a browser shim). Each one is optional. */
+export interface LifecycleHost {
+  onNetworkStatusChange?(cb: (res: { isConnected: boolean; networkType: string }) => void): void
+  offNetworkStatusChange?(cb?: (res: { isConnected: boolean; networkType: string }) => void): void
+  getNetworkType?(options: {
+    success?: (res: { networkType: string }) => void
+    fail?: (err: unknown) => void
+  }): unknown
+  onAppShow?(cb: (res?: unknown) => void): void
+  offAppShow?(cb?: (res?: unknown) => void): void
+  onAppHide?(cb: (res?: unknown) => void): void
+  offAppHide?(cb?: (res?: unknown) => void): void
+}
+
+/** A SocketTask as wx, uni, my and tt return it. */
+export interface SocketTaskLike {
+  send(options: { data: WireData; success?: () => void; fail?: (err: { errMsg?: string }) => void }): void
+  close(options: { code?: number; reason?: string; success?: () => void; fail?: (err: unknown) => void }): void
+  onOpen(cb: (res?: unknown) => void): void
+  onClose(cb: (res: { code?: number; reason?: string }) => void): void
+  onError(cb: (res: { errMsg?: string }) => void): void
+  onMessage(cb: (res: { data: unknown }) => void): void
+}
+
+/** Any object with a SocketTask-returning `connectSocket`, plus optional lifecycle APIs. */
+export interface SocketHost extends LifecycleHost {
+  connectSocket(options: Record<string, unknown>): SocketTaskLike | unknown
+}
+
+/** The one interface every platform adapter implements. */
+export interface Adapter {
+  /** Short name for logs: `uni`, `wx`, `web`, or the host's. */
+  readonly name: string
+  /** Starts one attempt. Errors surface through `events.onError`, never as throws after return. */
+  open(request: TransportRequest, events: TransportEvents): Transport
+  /** Lifecycle APIs the connection may use (network and app show/hide). */
+  readonly lifecycle?: LifecycleHost
+}
