@@ -22,7 +22,7 @@
  *
  * Everything is per simulator instance; the module holds no mutable state.
  */
-import { WebSocket } from 'ws'
+import { WebSocket, type ClientOptions } from 'ws'
 import type { IncomingMessage } from 'node:http'
 
 /** Numeric SocketTask ready states (same values as the browser WebSocket). */
@@ -219,6 +219,11 @@ export interface SimulatorOptions {
   refusalStyle?: RefusalStyle
   /** Default handshake timeout when the caller passes none (default 60 000 ms, as WeChat). */
   defaultTimeoutMs?: number
+  /**
+   * How long a client-initiated close waits for the peer's close frame before the TCP socket is
+   * destroyed (default 30 000 ms, the `ws` default; WeChat's value is not documented).
+   */
+  closeTimeoutMs?: number
 }
 
 /** Per-event listener counts, so tests can assert a client cleaned up after itself. */
@@ -240,18 +245,23 @@ export interface SimHostBase {
   readonly hidden: boolean
   /** True once the background grace period elapsed (only with `killOnHide`). */
   readonly suspended: boolean
+  /** Adds a network listener; receives `{ isConnected, networkType }`. */
   onNetworkStatusChange(listener: (res: NetworkStatus) => void): void
   /** Removes one listener, or all of them when called without argument (as documented). */
   offNetworkStatusChange(listener?: (res: NetworkStatus) => void): void
+  /** Adds a foreground listener (payload like App.onShow's: path, scene, query...). */
   onAppShow(listener: (res: Record<string, unknown>) => void): void
+  /** Adds a background listener (payload like App.onHide's: `{ reason }`). */
   onAppHide(listener: (res: Record<string, unknown>) => void): void
+  /** Removes one foreground listener, or all without argument. */
   offAppShow(listener?: (res: Record<string, unknown>) => void): void
+  /** Removes one background listener, or all without argument. */
   offAppHide(listener?: (res: Record<string, unknown>) => void): void
   /** Test control: switch network and notify `onNetworkStatusChange` listeners synchronously. */
   setNetwork(type: NetworkType): void
   /** Test control: move the app to background and notify `onAppHide` listeners. */
   hide(payload?: Record<string, unknown>): void
-  /** Test control: bring the app to foreground and notify `onAppShow` listeners. */
+  /** Test control: bring the app to foreground (cancels a pending kill) and notify `onAppShow`. */
   show(payload?: Record<string, unknown>): void
   /** Listener counts per host event. */
   listenerCount(): ListenerCounts
@@ -266,7 +276,9 @@ export interface WxSimHost extends SimHostBase {
   readonly platform: 'wx'
   /** Returns a SocketTask synchronously; `success` only means "task created". */
   connectSocket(options: ConnectSocketOptions): SimSocketTask
+  /** Callback style: success/complete get `{ errMsg, networkType, signalStrength }`. */
   getNetworkType(options: AsyncCallbacks<NetworkTypeResult>): void
+  /** Promise style, used when no success/fail/complete is passed. */
   getNetworkType(options?: Record<string, never>): Promise<NetworkTypeResult>
 }
 
@@ -279,7 +291,9 @@ export interface UniSimHost extends SimHostBase {
    */
   connectSocket(options: ConnectSocketOptions & ({ success: NonNullable<ConnectSocketOptions['success']> } | { fail: NonNullable<ConnectSocketOptions['fail']> } | { complete: NonNullable<ConnectSocketOptions['complete']> })): SimSocketTask
   connectSocket(options: ConnectSocketOptions): SimSocketTask | Promise<ConnectSocketResult>
+  /** Callback style: success/complete get `{ errMsg, networkType, signalStrength }`. */
   getNetworkType(options: AsyncCallbacks<NetworkTypeResult>): void
+  /** Promise style, used when no success/fail/complete is passed. */
   getNetworkType(options?: Record<string, never>): Promise<NetworkTypeResult>
 }
 
@@ -292,6 +306,7 @@ interface TaskHostHooks {
   /** Called exactly once when the task stops occupying a socket slot. */
   release(task: SimSocketTask): void
   readonly defaultTimeoutMs: number
+  readonly closeTimeoutMs: number
 }
 
 /** Calls a user callback without letting its exception escape into the simulator. */
@@ -388,6 +403,8 @@ export class SimSocketTask {
 
   /** Current numeric ready state (0..3). Not declared by WeChat's typings; provided for tests. */
   get readyState(): SocketReadyState {
+    // A close handshake started by the server is only visible on the ws object until 'close'.
+    if (this.state === SOCKET_STATE.OPEN && this.ws && this.ws.readyState === WebSocket.CLOSING) return SOCKET_STATE.CLOSING
     return this.state
   }
 
@@ -429,7 +446,7 @@ export class SimSocketTask {
   send(options: SendOptions): void {
     const opts: SendOptions = options ?? ({} as SendOptions)
     const fail = (errMsg: string): void => this.settle(opts, false, errMsg)
-    if (this.refusedBecause || this.state !== SOCKET_STATE.OPEN || !this.ws) {
+    if (this.refusedBecause || this.readyState !== SOCKET_STATE.OPEN || !this.ws) {
       fail(WX_ERR_MSG.sendNotConnected)
       return
     }
@@ -458,6 +475,8 @@ export class SimSocketTask {
    * WeChat client does). Closing a task that is already closed or was never created fails with
    * "taskID not exist". Closing while CONNECTING aborts the handshake and reports `onClose` with
    * the requested code (WeChat behaviour here is not documented; this is a reasoned choice).
+   * On a silently dead link the task stays CLOSING (and keeps its slot) until the peer answers
+   * or `closeTimeoutMs` elapses, which is how reconnect loops run into the socket limit.
    */
   close(options?: CloseOptions): void {
     const opts: CloseOptions = options ?? {}
@@ -508,12 +527,15 @@ export class SimSocketTask {
     const timeout = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : this.hooks.defaultTimeoutMs
     let ws: WebSocket
     try {
-      ws = new WebSocket(this.url, protocols, {
+      // `closeTimeout` is a ws 8 option that @types/ws does not declare yet.
+      const wsOptions: ClientOptions & { closeTimeout?: number } = {
         headers,
         handshakeTimeout: timeout,
         // ws enables permessage-deflate by default; WeChat defaults it to false.
         perMessageDeflate: options.perMessageDeflate === true,
-      })
+        closeTimeout: this.hooks.closeTimeoutMs,
+      }
+      ws = new WebSocket(this.url, protocols, wsOptions)
     } catch {
       // Android client: an unparsable URL is reported on the task as "url not well format".
       this.state = SOCKET_STATE.CLOSED
@@ -675,6 +697,7 @@ class SimHost {
       killOnOffline: options.killOnOffline ?? false,
       refusalStyle: options.refusalStyle ?? 'fail',
       defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
+      closeTimeoutMs: options.closeTimeoutMs ?? 30_000,
     }
     this.network = this.opts.networkType
     this.hooks = {
@@ -683,6 +706,7 @@ class SimHost {
         this.live.delete(task)
       },
       defaultTimeoutMs: this.opts.defaultTimeoutMs,
+      closeTimeoutMs: this.opts.closeTimeoutMs,
     }
   }
 
@@ -766,10 +790,12 @@ class SimHost {
   }
 
   hide(payload: Record<string, unknown> = { reason: 0 }): void {
-    if (this.disposed || this.isHidden) return
+    if (this.disposed) return
+    const wasHidden = this.isHidden
     this.isHidden = true
     this.emitHost('appHide', 'onAppHide', payload)
-    if (this.opts.killOnHide) {
+    // A repeated hide() must not restart the grace period: WeChat counts from the first one.
+    if (this.opts.killOnHide && !wasHidden) {
       this.backgroundTimer = this.setTimer(() => {
         this.backgroundTimer = undefined
         this.isSuspended = true
@@ -783,7 +809,8 @@ class SimHost {
   }
 
   show(payload: Record<string, unknown> = { path: 'pages/index/index', scene: 1001, query: {}, referrerInfo: {} }): void {
-    if (this.disposed || !this.isHidden) return
+    // Always emits, so tests can also simulate the launch-time onAppShow.
+    if (this.disposed) return
     if (this.backgroundTimer) {
       clearTimeout(this.backgroundTimer)
       this.timers.delete(this.backgroundTimer)

@@ -180,9 +180,11 @@ describe('socket-task-sim: wx', () => {
     await opened(task)
 
     const bytes = new Uint8Array([0, 1, 2, 250, 255])
+    // Listen before sending: the echo may arrive before the (async) send success callback.
+    const echoed = message(task)
     const sendResult = await callback((cbs) => task.send({ data: bytes.buffer, ...cbs }))
     expect(sendResult).toEqual({ ok: true, res: { errMsg: WX_ERR_MSG.sendOk } })
-    const bin = await message(task)
+    const bin = await echoed
     expect(bin.data).toBeInstanceOf(ArrayBuffer)
     expect(Buffer.isBuffer(bin.data)).toBe(false)
     expect((bin.data as ArrayBuffer).byteLength).toBe(5)
@@ -199,9 +201,10 @@ describe('socket-task-sim: wx', () => {
     const s = await server()
     const host = wx()
     const task = host.connectSocket({ url: s.url() })
+    const open = opened(task)
     const early = await callback((cbs) => task.send({ data: 'too early', ...cbs }))
     expect(early).toEqual({ ok: false, res: { errMsg: WX_ERR_MSG.sendNotConnected } })
-    await opened(task)
+    await open
 
     const view = await callback((cbs) => task.send({ data: new Uint8Array([1, 2, 3]), ...cbs }))
     expect(view).toEqual({ ok: false, res: { errMsg: WX_ERR_MSG.sendInvalidData('Uint8Array') } })
@@ -445,6 +448,56 @@ describe('fault-proxy', () => {
     const late = host.connectSocket({ url: p.url(), timeout: 200 })
     const err = await errored(late)
     expect(err.errMsg).toBe(WX_ERR_MSG.connectTimeout)
+  })
+
+  it('close() while CONNECTING reports the requested code; close() on a dead link holds the slot until closeTimeoutMs', async () => {
+    const s = await server()
+    const p = await proxy(s)
+    p.mode('blackhole')
+    const host = wx({ closeTimeoutMs: 100 })
+    const connecting = host.connectSocket({ url: p.url() })
+    const errors: string[] = []
+    connecting.onError((e) => errors.push(e.errMsg))
+    const abort = closed(connecting)
+    connecting.close({ code: 4000, reason: 'abort' })
+    expect(await abort).toEqual({ code: 4000, reason: 'abort' })
+    expect(errors).toEqual([])
+    expect(host.openTasks()).toBe(0)
+
+    p.mode('pass')
+    const open = host.connectSocket({ url: p.url() })
+    await opened(open)
+    p.mode('blackhole')
+    const gone = closed(open)
+    open.close({})
+    expect(open.readyState).toBe(SOCKET_STATE.CLOSING)
+    expect(host.openTasks()).toBe(1) // still holding its slot while the close handshake hangs
+    expect((await gone).code).toBe(1006)
+    expect(host.openTasks()).toBe(0)
+  })
+
+  it('dispose() tears down connecting and open tasks silently', async () => {
+    const s = await server()
+    const p = await proxy(s)
+    const host = createWxSimulator()
+    const open = host.connectSocket({ url: s.url() })
+    await opened(open)
+    p.mode('blackhole')
+    const connecting = host.connectSocket({ url: p.url() })
+    const events: string[] = []
+    for (const t of [open, connecting]) {
+      t.onClose(() => events.push('close'))
+      t.onError(() => events.push('error'))
+    }
+    host.onNetworkStatusChange(() => events.push('net'))
+    host.dispose()
+    expect(host.openTasks()).toBe(0)
+    expect(host.listenerCount()).toEqual({ network: 0, appShow: 0, appHide: 0 })
+    expect(open.readyState).toBe(SOCKET_STATE.CLOSED)
+    await until(() => s.connections.size === 0, 2000, 'server to see the teardown')
+    host.setNetwork('none')
+    await sleep(20)
+    expect(events).toEqual([])
   })
 
   it('reset and fin kill open connections (1006) and then let reconnects through', async () => {

@@ -59,3 +59,18 @@ export class LongLinkError extends Error {
 export function isLongLinkError(value: unknown, code?: ErrorCode): value is LongLinkError {
   return value instanceof LongLinkError && (code === undefined || value.code === code)
 }
+
+/** @internal Shorthand for `new LongLinkError(...)`, used across the SDK to keep the mini-program bundle small. */
+export function fail(code: ErrorCode, message: string, cause?: unknown): LongLinkError {
+  return new LongLinkError(code, message, cause)
+}
+
+/** @internal The message of anything thrown or reported by a platform (`errMsg` objects included). */
+export function messageOf(value: unknown): string {
+  if (value && typeof value === 'object') {
+    const v = value as { message?: unknown; errMsg?: unknown }
+    if (v.errMsg !== undefined) return String(v.errMsg)
+    if (v.message !== undefined) return String(v.message)
+  }
+  return String(value)
+}

@@ -3,8 +3,8 @@
  * awareness and a bounded send queue. MQTT lives in the separate `./mqtt` entry, so this one stays small.
  */
 import { resolveAdapter } from './adapters/resolve'
-import { Connection } from './core/connection'
-import { ErrorCode, LongLinkError } from './errors'
+import { createConnectionCore, type Connection } from './core/connection'
+import { fail } from './errors'
 import type { ConnectionOptions } from './types'
 
 /**
@@ -12,14 +12,11 @@ import type { ConnectionOptions } from './types'
  * for bad input, and UNSUPPORTED_PLATFORM when the platform asked for is not there.
  */
 export function createConnection(options: ConnectionOptions): Connection {
-  if (!options || typeof options !== 'object') {
-    throw new LongLinkError(ErrorCode.INVALID_OPTION, 'createConnection needs an options object with a url')
-  }
-  const adapter = resolveAdapter(options.platform)
-  return new Connection(adapter, options.auth, options)
+  if (!options || typeof options !== 'object') throw fail('INVALID_OPTION', 'options with a url are required')
+  return createConnectionCore(resolveAdapter(options.platform), options)
 }
 
-export { Connection } from './core/connection'
+export type { Connection } from './core/connection'
 export { ErrorCode, LongLinkError, isLongLinkError } from './errors'
 export { backoffBound, backoffDelay, type BackoffPolicy } from './core/backoff'
 export { DEFAULTS } from './core/options'
@@ -27,6 +24,9 @@ export { resolveAdapter } from './adapters/resolve'
 export { createSocketTaskAdapter } from './adapters/socket-task'
 export { createUniAdapter } from './adapters/uni'
 export { createWxAdapter } from './adapters/wx'
-export { createWebAdapter, type WebSocketConstructor, type WebSocketLike } from './adapters/web'
+// #ifndef MP
+export { createWebAdapter } from './adapters/web'
+// #endif
+export type { WebSocketConstructor, WebSocketLike } from './adapters/web'
 export type * from './types'
 export type * from './transport'

@@ -1,9 +1,12 @@
-import { ErrorCode, LongLinkError } from '../errors'
+import { fail } from '../errors'
 import type { PlatformOption } from '../types'
 import type { Adapter, SocketHost } from '../transport'
 import { createSocketTaskAdapter } from './socket-task'
 import { createUniAdapter, findUni } from './uni'
+// #ifndef MP
+// Mini-program builds have no WebSocket: uni's conditional compilation keeps this adapter out of their bundle.
 import { createWebAdapter, findWebSocket } from './web'
+// #endif
 import { createWxAdapter, findWx } from './wx'
 
 /**
@@ -16,18 +19,22 @@ export function resolveAdapter(platform: PlatformOption | undefined): Adapter {
     if (uniHost) return createUniAdapter(uniHost)
     const wxHost = findWx()
     if (wxHost) return createWxAdapter(wxHost)
+    // #ifndef MP
     if (findWebSocket()) return createWebAdapter()
-    throw new LongLinkError(ErrorCode.UNSUPPORTED_PLATFORM, 'No socket API found: no uni, no wx and no WebSocket in this runtime')
+    // #endif
+    throw fail('UNSUPPORTED_PLATFORM', 'no uni, wx or WebSocket here')
   }
   if (platform === 'uni') return createUniAdapter()
   if (platform === 'wx') return createWxAdapter()
-  if (platform === 'web') return createWebAdapter()
+  if (platform === 'web') {
+    // #ifndef MP
+    return createWebAdapter()
+    // #endif
+    throw fail('UNSUPPORTED_PLATFORM', 'no WebSocket in mini-programs')
+  }
   if (platform && typeof platform === 'object') {
     if (typeof (platform as Adapter).open === 'function' && typeof (platform as Adapter).name === 'string') return platform as Adapter
     if (typeof (platform as SocketHost).connectSocket === 'function') return createSocketTaskAdapter(platform as SocketHost, 'custom')
   }
-  throw new LongLinkError(
-    ErrorCode.INVALID_OPTION,
-    `platform must be 'auto', 'uni', 'wx', 'web', an object with connectSocket(), or an adapter; got ${typeof platform === 'string' ? JSON.stringify(platform) : typeof platform}`,
-  )
+  throw fail('INVALID_OPTION', `unknown platform ${String(platform)}`)
 }

@@ -1,4 +1,4 @@
-import { ErrorCode, LongLinkError } from '../errors'
+import { fail } from '../errors'
 import type { Adapter, SocketHost } from '../transport'
 import { createSocketTaskAdapter } from './socket-task'
 
@@ -11,6 +11,6 @@ export function findUni(): SocketHost | undefined {
 
 /** Adapter over `uni.connectSocket` (every uni-app platform: mini-programs, H5, App). */
 export function createUniAdapter(api: SocketHost | undefined = findUni()): Adapter {
-  if (!api) throw new LongLinkError(ErrorCode.UNSUPPORTED_PLATFORM, 'platform "uni" was asked for but there is no uni.connectSocket')
+  if (!api) throw fail('UNSUPPORTED_PLATFORM', 'no uni.connectSocket here')
   return createSocketTaskAdapter(api, 'uni')
 }

@@ -1,5 +1,5 @@
-import { ErrorCode, LongLinkError } from '../errors'
-import { fromWire, toWire } from '../core/bytes'
+import { fail, messageOf } from '../errors'
+import { toWire } from '../core/bytes'
 import type { Adapter, LifecycleHost } from '../transport'
 
 /** The part of the WHATWG WebSocket this adapter uses (browsers, `ws` in Node). */
@@ -53,7 +53,7 @@ function browserLifecycle(): LifecycleHost | undefined {
  * server only where the constructor accepts them (`ws`); browsers cannot send custom handshake headers.
  */
 export function createWebAdapter(WebSocketImpl: WebSocketConstructor | undefined = findWebSocket(), lifecycle = browserLifecycle()): Adapter {
-  if (!WebSocketImpl) throw new LongLinkError(ErrorCode.UNSUPPORTED_PLATFORM, 'platform "web" was asked for but this runtime has no WebSocket')
+  if (!WebSocketImpl) throw fail('UNSUPPORTED_PLATFORM', 'no WebSocket here')
   const Impl = WebSocketImpl
   return {
     name: 'web',
@@ -66,25 +66,22 @@ export function createWebAdapter(WebSocketImpl: WebSocketConstructor | undefined
       try {
         socket = new Impl(request.url, request.protocols, options)
       } catch (error) {
-        events.onError(new LongLinkError(ErrorCode.CONNECT_FAILED, `WebSocket could not be created: ${(error as Error)?.message ?? error}`, error))
-        return { send: () => Promise.reject(new LongLinkError(ErrorCode.SEND_FAILED, 'The socket is not open')), close: () => {} }
+        events.onError(fail('CONNECT_FAILED', messageOf(error), error))
+        return { send: () => Promise.reject(notOpen()), close: () => {} }
       }
       socket.binaryType = 'arraybuffer'
       socket.onopen = () => events.onOpen()
-      socket.onmessage = (event) => events.onMessage(fromWire(event.data))
+      socket.onmessage = (event) => events.onMessage(toWire(event.data))
       socket.onclose = (event) => events.onClose(event.code, event.reason)
-      socket.onerror = (event) => {
-        const message = (event as { message?: string })?.message ?? 'WebSocket error'
-        events.onError(new LongLinkError(ErrorCode.SOCKET_ERROR, message, event))
-      }
+      socket.onerror = (event) => events.onError(fail('SOCKET_ERROR', (event as { message?: string })?.message ?? 'WebSocket error', event))
       return {
         send(data) {
-          if (socket.readyState !== 1) return Promise.reject(new LongLinkError(ErrorCode.SEND_FAILED, 'The socket is not open'))
+          if (socket.readyState !== 1) return Promise.reject(notOpen())
           try {
             socket.send(toWire(data))
             return Promise.resolve()
           } catch (error) {
-            return Promise.reject(new LongLinkError(ErrorCode.SEND_FAILED, `send failed: ${(error as Error)?.message ?? error}`, error))
+            return Promise.reject(fail('SEND_FAILED', messageOf(error), error))
           }
         },
         close(code, reason) {
@@ -97,4 +94,8 @@ export function createWebAdapter(WebSocketImpl: WebSocketConstructor | undefined
       }
     },
   }
+}
+
+function notOpen() {
+  return fail('SEND_FAILED', 'socket not open')
 }

@@ -1,4 +1,4 @@
-import { ErrorCode, LongLinkError } from '../errors'
+import { fail } from '../errors'
 import type { Adapter, SocketHost } from '../transport'
 import { createSocketTaskAdapter } from './socket-task'
 
@@ -11,6 +11,6 @@ export function findWx(): SocketHost | undefined {
 
 /** Adapter over `wx.connectSocket`. */
 export function createWxAdapter(api: SocketHost | undefined = findWx()): Adapter {
-  if (!api) throw new LongLinkError(ErrorCode.UNSUPPORTED_PLATFORM, 'platform "wx" was asked for but there is no wx.connectSocket')
+  if (!api) throw fail('UNSUPPORTED_PLATFORM', 'no wx.connectSocket here')
   return createSocketTaskAdapter(api, 'wx')
 }

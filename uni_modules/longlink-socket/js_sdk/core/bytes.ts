@@ -25,17 +25,13 @@ export function viewBytes(view: ArrayBufferView): ArrayBuffer {
   return (buffer as ArrayBuffer).slice(byteOffset, byteOffset + byteLength)
 }
 
-/** Text stays text, buffers stay buffers, views become exactly their bytes. */
-export function toWire(data: string | ArrayBuffer | ArrayBufferView): WireData {
+/**
+ * Wire data from anything a platform or a caller hands over: text stays text, ArrayBuffers stay as they are,
+ * views become exactly their bytes, and anything else becomes text.
+ */
+export function toWire(data: unknown): WireData {
   if (typeof data === 'string' || isArrayBuffer(data)) return data
-  return viewBytes(data)
-}
-
-/** Normalises what a platform delivers: strings and ArrayBuffers as they are, views as their bytes. */
-export function fromWire(data: unknown): WireData {
-  if (typeof data === 'string' || isArrayBuffer(data)) return data
-  if (isView(data)) return viewBytes(data)
-  return String(data)
+  return isView(data) ? viewBytes(data) : String(data)
 }
 
 /** UTF-8 length of a string, without TextEncoder (missing on some mini-program phones). */

@@ -1,4 +1,4 @@
-import { ErrorCode, LongLinkError } from '../errors'
+import { ErrorCode, fail, messageOf, type LongLinkError } from '../errors'
 import type { Adapter, Transport, TransportRequest, WireData } from '../transport'
 import type {
   CloseReason,
@@ -10,519 +10,412 @@ import type {
   TransitionReason,
 } from '../types'
 import { backoffDelay } from './backoff'
-import { isArrayBuffer, isView, viewBytes, wireLength } from './bytes'
+import { isArrayBuffer, isView, toWire, wireLength } from './bytes'
 import { Emitter } from './emitter'
 import { Heartbeat } from './heartbeat'
 import { watchLifecycle } from './lifecycle'
-import { toLogFn, type LogFn } from './logger'
-import { resolveOptions, checkHeader, type ResolvedOptions } from './options'
+import { redactHeaders, redactUrl, toLogFn } from './log'
+import { checkHeader, resolveOptions } from './options'
 import { SendQueue } from './queue'
-import { redactHeaders, redactUrl } from './redact'
-
-const EVENTS: readonly (keyof ConnectionEvents)[] = ['open', 'message', 'close', 'error', 'reconnecting', 'state']
 
 /** How long `close()` waits for the platform to confirm before it calls the link closed anyway. */
 const CLOSE_GRACE_MS = 1000
-
-/** Turns what `send` accepts into wire data, or throws INVALID_DATA. */
-function encode(data: SendData): WireData {
-  if (typeof data === 'string' || isArrayBuffer(data)) return data
-  if (isView(data)) return viewBytes(data)
-  if (data !== null && typeof data === 'object') {
-    try {
-      return JSON.stringify(data)
-    } catch (error) {
-      throw new LongLinkError(ErrorCode.INVALID_DATA, 'The object could not be serialised as JSON', error)
-    }
-  }
-  throw new LongLinkError(ErrorCode.INVALID_DATA, `Cannot send ${data === null ? 'null' : typeof data}: use a string, ArrayBuffer, typed array or plain object`)
-}
-
-function withQuery(url: string, query: Record<string, string | number | boolean> | undefined): string {
-  if (!query) return url
-  const pairs = Object.keys(query).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(String(query[k]))}`)
-  if (pairs.length === 0) return url
-  return url + (url.includes('?') ? '&' : '?') + pairs.join('&')
-}
 
 /**
  * One long connection: opens a link through a platform adapter, keeps it alive with a heartbeat, replaces it
  * when it dies, pauses in the background and while offline, and queues sends while there is no link.
  * Create it with `createConnection(options)`.
  */
-export class Connection {
-  private currentState: ConnectionState = 'idle'
-  private readonly options: ResolvedOptions
-  private readonly emitter: Emitter<ConnectionEvents>
-  private readonly log: LogFn
-  private readonly queue: SendQueue
-  private readonly heartbeat: Heartbeat | undefined
-  private transport: Transport | undefined
-  /** Bumped for every attempt and every drop: callbacks of an older link compare unequal and are ignored. */
-  private generation = 0
-  /** Failed attempts since the last stable link. */
-  private attempt = 0
-  private linksOpened = 0
-  private openedAt = 0
-  private networkDown = false
-  private networkType: string | undefined
-  private hidden = false
-  private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private connectTimer: ReturnType<typeof setTimeout> | undefined
-  private uptimeTimer: ReturnType<typeof setTimeout> | undefined
-  private closeTimer: ReturnType<typeof setTimeout> | undefined
-  private stopWatching: (() => void) | undefined
-  private openWaiters: { resolve: () => void; reject: (error: LongLinkError) => void }[] = []
-  private closeWaiters: (() => void)[] = []
-  private closeRequest: { code: number; reason: string } | undefined
-  private readonly counters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0, rtt: undefined as number | undefined }
-
-  /** @internal Use `createConnection`. */
-  constructor(
-    private readonly adapter: Adapter,
-    private readonly auth: ConnectionOptions['auth'],
-    options: ConnectionOptions,
-  ) {
-    this.options = resolveOptions(options)
-    this.log = toLogFn(options.logger, '[longlink]')
-    this.queue = new SendQueue(this.options.queueMax)
-    this.emitter = new Emitter<ConnectionEvents>(EVENTS, (error, event) => this.handlerFailed(error, event))
-    const hb = this.options.heartbeat
-    this.heartbeat = hb && new Heartbeat(hb.interval, hb.timeout, {
-      ping: () => this.sendPing(),
-      dead: () => this.linkDead(),
-    })
-  }
-
+export interface Connection {
   /** The current state (see ConnectionState). */
-  get state(): ConnectionState {
-    return this.currentState
-  }
-
+  readonly state: ConnectionState
   /** Traffic and health figures; a fresh object on every read. */
-  get stats(): ConnectionStats {
-    return { ...this.counters, uptime: this.openedAt ? Date.now() - this.openedAt : 0 }
-  }
-
-  /** The adapter in use (`uni`, `wx`, `web` or a custom one). */
-  get platform(): string {
-    return this.adapter.name
-  }
-
-  /** Adds an event handler; returns the function that removes it. */
-  on<K extends keyof ConnectionEvents>(event: K, handler: (payload: ConnectionEvents[K]) => void): () => void {
-    return this.emitter.on(event, handler)
-  }
-
-  /** Removes a handler added with `on` (or every handler of the event). */
-  off<K extends keyof ConnectionEvents>(event: K, handler?: (payload: ConnectionEvents[K]) => void): void {
-    this.emitter.off(event, handler)
-  }
-
+  readonly stats: ConnectionStats
+  /** The adapter in use: `uni`, `wx`, `web`, `custom` or a custom adapter's name. */
+  readonly platform: string
   /**
    * Starts connecting (if not already) and resolves once the link is open. It keeps trying through failures
-   * by the reconnect policy; it rejects only when the connection stops: `close()` (CLOSED), `SOCKET_LIMIT`,
+   * by the reconnect policy and rejects only when the connection stops: `close()` (CLOSED), `SOCKET_LIMIT`,
    * `RETRIES_EXHAUSTED`, or the first failure when `reconnect` is false.
    */
-  open(): Promise<void> {
-    const state = this.currentState
-    if (state === 'open') return Promise.resolve()
-    if (state === 'closing') return new Promise<void>((resolve) => this.closeWaiters.push(resolve)).then(() => this.open())
-    const ready = new Promise<void>((resolve, reject) => this.openWaiters.push({ resolve, reject }))
-    if (state === 'idle' || state === 'closed') {
-      this.attempt = 0
-      this.linksOpened = 0
-      this.closeRequest = undefined
-      this.stopWatching = watchLifecycle(this.adapter.lifecycle, {
-        network: (online, type) => this.networkChanged(online, type),
-        show: () => this.appShown(),
-        hide: () => this.appHidden(),
-      })
-      this.connect('open')
-    }
-    return ready
-  }
-
+  open(): Promise<void>
   /**
    * Sends a string, ArrayBuffer, ArrayBufferView (exactly its bytes) or plain object (as JSON). While the link
-   * is not open the message waits in order in the queue (rejecting with QUEUE_FULL when it is full).
-   * Resolves when the platform accepted the message.
+   * is not open the message waits, in order, in the queue (QUEUE_FULL when it is full). Resolves when the
+   * platform accepted the message; rejects with INVALID_DATA, QUEUE_FULL, CLOSED or SEND_FAILED.
    */
-  send(data: SendData): Promise<void> {
-    let wire: WireData
-    try {
-      wire = encode(data)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    const state = this.currentState
-    if (state === 'closing' || state === 'closed') {
-      return Promise.reject(new LongLinkError(ErrorCode.CLOSED, `Cannot send: the connection is ${state}`))
-    }
-    if (state === 'open' && this.transport) return this.write(this.transport, wire)
-    return new Promise<void>((resolve, reject) => this.queue.push({ data: wire, resolve, reject }))
-  }
-
+  send(data: SendData): Promise<void>
   /**
-   * Closes on purpose: no reconnect follows, queued sends and a pending `open()` reject with CLOSED.
+   * Closes on purpose: no reconnect follows; queued sends and a pending `open()` reject with CLOSED.
    * Resolves once the link is closed. `code` is 1000 or 3000–4999.
    */
-  close(code = 1000, reason = ''): Promise<void> {
-    if (code !== 1000 && !(Number.isInteger(code) && code >= 3000 && code <= 4999)) {
-      return Promise.reject(new LongLinkError(ErrorCode.INVALID_OPTION, `close code must be 1000 or 3000–4999, got ${code}`))
-    }
-    if (typeof reason !== 'string') return Promise.reject(new LongLinkError(ErrorCode.INVALID_OPTION, 'close reason must be a string'))
-    const state = this.currentState
-    if (state === 'closed') return Promise.resolve()
-    if (state === 'closing') return new Promise((resolve) => this.closeWaiters.push(resolve))
-    this.closeRequest = { code, reason }
-    this.stop(new LongLinkError(ErrorCode.CLOSED, 'The connection was closed by close()'))
-    const transport = this.transport
-    if (state === 'open' && transport) {
-      const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve))
-      this.transition('closing', 'user')
-      this.closeTimer = setTimeout(() => this.finishClose(code, reason), CLOSE_GRACE_MS)
-      transport.close(code, reason)
-      return done
-    }
-    this.detach()
-    this.finishClose(code, reason)
-    return Promise.resolve()
-  }
+  close(code?: number, reason?: string): Promise<void>
+  /** Adds an event handler; returns the function that removes it. */
+  on<K extends keyof ConnectionEvents>(event: K, handler: (payload: ConnectionEvents[K]) => void): () => void
+  /** Removes a handler added with `on` (or every handler of the event). */
+  off<K extends keyof ConnectionEvents>(event: K, handler?: (payload: ConnectionEvents[K]) => void): void
+}
 
-  // ---- the state machine -------------------------------------------------------------------------------
+/** Turns what `send` accepts into wire data, or throws INVALID_DATA. */
+function encode(data: SendData): WireData {
+  if (typeof data === 'string' || isArrayBuffer(data) || isView(data)) return toWire(data)
+  if (data === null || typeof data !== 'object') throw fail('INVALID_DATA', `cannot send ${data === null ? 'null' : typeof data}`)
+  try {
+    return JSON.stringify(data)
+  } catch (error) {
+    throw fail('INVALID_DATA', 'not JSON-serialisable', error)
+  }
+}
+
+function withQuery(url: string, query: Record<string, string | number | boolean> | undefined): string {
+  const pairs = Object.keys(query || {}).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(String(query![k]))}`)
+  return pairs.length ? url + (url.includes('?') ? '&' : '?') + pairs.join('&') : url
+}
+
+type Timer = ReturnType<typeof setTimeout> | undefined
+
+/**
+ * The state machine behind `createConnection`. Written as a closure rather than a class: its internals stay
+ * private for real, and they minify to short local names, which keeps the mini-program bundle small.
+ */
+export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOptions): Connection {
+  const options = resolveOptions(userOptions)
+  const { auth } = userOptions
+  const log = toLogFn(userOptions.logger, '[longlink]')
+  const queue = new SendQueue(options.queueMax)
+  const emitter = new Emitter<ConnectionEvents>(['open', 'message', 'close', 'error', 'reconnecting', 'state'], handlerFailed)
+  const emit = emitter.emit.bind(emitter)
+  const hb = options.heartbeat
+  const heartbeat = hb && new Heartbeat(hb.interval, hb.timeout, { ping: sendPing, dead: linkDead })
+  const policy = options.reconnect
+  const counters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0, rtt: undefined as number | undefined }
+
+  let state: ConnectionState = 'idle'
+  let transport: Transport | undefined
+  /** Bumped for every attempt and every drop: callbacks of an older link compare unequal and are ignored. */
+  let generation = 0
+  /** Failed attempts since the last stable link. */
+  let attempt = 0
+  let linksOpened = 0
+  let openedAt = 0
+  let networkDown = false
+  let networkType: string | undefined
+  let hidden = false
+  let retryTimer: Timer
+  let connectTimer: Timer
+  let uptimeTimer: Timer
+  let closeTimer: Timer
+  let stopWatching: (() => void) | undefined
+  let openWaiters: { resolve: () => void; reject: (error: LongLinkError) => void }[] = []
+  let closeWaiters: (() => void)[] = []
+  let closeRequest: { code: number; reason: string } | undefined
 
   /** The one place the state changes: emits `state` {from, to, reason} before any event that goes with it. */
-  private transition(to: ConnectionState, reason: TransitionReason): void {
-    const from = this.currentState
+  function transition(to: ConnectionState, reason: TransitionReason): void {
+    const from = state
     if (from === to) return
-    this.currentState = to
-    this.log('debug', `state ${from} -> ${to} (${reason})`)
-    this.emitter.emit('state', { from, to, reason })
+    state = to
+    log('debug', `state ${from} -> ${to} (${reason})`)
+    emit('state', { from, to, reason })
   }
 
   /** Starts one attempt, unless the network is down or the app is hidden. */
-  private connect(reason: TransitionReason): void {
-    this.clearTimer('retryTimer')
-    if (this.networkDown || this.hidden) {
-      this.transition('offline', this.hidden ? 'background' : 'network-lost')
-      return
-    }
-    const generation = ++this.generation
-    this.transition('connecting', reason)
-    this.connectTimer = setTimeout(() => {
-      if (generation !== this.generation) return
-      const error = new LongLinkError(ErrorCode.CONNECT_TIMEOUT, `The link did not open within ${this.options.connectTimeout} ms`)
-      this.down('connect-timeout', undefined, error)
-    }, this.options.connectTimeout)
-    const request: TransportRequest = {
-      url: this.options.url,
-      header: this.options.header,
-      protocols: this.options.protocols,
-      timeout: this.options.timeout,
-    }
-    if (!this.auth) {
-      this.startTransport(generation, request)
-      return
-    }
+  function connect(reason: TransitionReason): void {
+    clearTimeout(retryTimer)
+    if (networkDown || hidden) return transition('offline', hidden ? 'background' : 'network-lost')
+    const mine = ++generation
+    const current = () => mine === generation
+    transition('connecting', reason)
+    connectTimer = setTimeout(() => current() && down('connect-timeout', undefined, fail('CONNECT_TIMEOUT', `not open after ${options.connectTimeout} ms`)), options.connectTimeout)
+    const request: TransportRequest = { url: options.url, header: options.header, protocols: options.protocols, timeout: options.timeout }
     Promise.resolve()
-      .then(() => this.auth!({ attempt: this.attempt, reason }))
+      .then(() => auth && auth({ attempt, reason }))
       .then(
         (extra) => {
-          if (generation !== this.generation) return
-          const header = checkHeader(extra?.header, 'auth().header')
-          this.startTransport(generation, {
-            ...request,
-            url: withQuery(request.url, extra?.query),
-            header: header ? { ...request.header, ...header } : request.header,
-          })
+          if (!current()) return
+          const header = checkHeader(extra && extra.header, 'auth().header')
+          if (extra) {
+            request.url = withQuery(request.url, extra.query)
+            if (header) request.header = { ...request.header, ...header }
+          }
+          startTransport(current, request)
         },
         (error) => {
-          if (generation !== this.generation) return
-          this.down('error', undefined, new LongLinkError(ErrorCode.AUTH_FAILED, `The auth hook failed: ${(error as Error)?.message ?? error}`, error))
+          throw fail('AUTH_FAILED', `auth hook failed: ${messageOf(error)}`, error)
         },
       )
-      .catch((error) => {
-        // A bad header from the hook (INVALID_OPTION): fail this attempt and tell the user why.
-        if (generation === this.generation) this.down('error', undefined, error as LongLinkError)
-      })
+      // A failed hook, a bad header from it, or a platform that threw: this attempt failed, the next one may not.
+      .catch((error) => current() && down('error', undefined, error.code ? error : fail('CONNECT_FAILED', messageOf(error), error)))
   }
 
-  private startTransport(generation: number, request: TransportRequest): void {
-    this.log('debug', `connecting ${redactUrl(request.url)} via ${this.adapter.name} (attempt ${this.attempt}) header ${redactHeaders(request.header)}`)
-    const mine = () => generation === this.generation
-    let transport: Transport
-    try {
-      transport = this.adapter.open(request, {
-        onOpen: () => mine() && this.linkOpened(),
-        onMessage: (data) => mine() && this.received(data),
-        onClose: (code, message) => mine() && this.linkClosed(code, message),
-        onError: (error) => mine() && this.linkError(error),
-      })
-    } catch (error) {
-      if (mine()) this.down('error', undefined, new LongLinkError(ErrorCode.CONNECT_FAILED, `The platform could not start a socket: ${(error as Error)?.message ?? error}`, error))
-      return
-    }
+  function startTransport(current: () => boolean, request: TransportRequest): void {
+    log('debug', `connecting ${redactUrl(request.url)} via ${adapter.name} (attempt ${attempt}) header ${redactHeaders(request.header)}`)
+    const opened = adapter.open(request, {
+      onOpen: () => current() && linkOpened(),
+      onMessage: (data) => current() && received(data),
+      onClose: (code, message) => current() && linkClosed(code, message),
+      onError: (error) => current() && linkError(error),
+    })
     // The adapter may have failed synchronously, superseding this attempt before it returned.
-    if (mine()) this.transport = transport
-    else transport.close()
+    if (current()) transport = opened
+    else opened.close()
   }
 
-  private linkOpened(): void {
-    if (this.currentState !== 'connecting' || !this.transport) return
-    this.clearTimer('connectTimer')
-    this.openedAt = Date.now()
-    const reconnected = this.linksOpened++ > 0
-    if (reconnected) this.counters.reconnects++
-    const policy = this.options.reconnect
+  function linkOpened(): void {
+    if (state !== 'connecting' || !transport) return
+    clearTimeout(connectTimer)
+    openedAt = Date.now()
+    const reconnected = linksOpened++ > 0
+    if (reconnected) counters.reconnects++
     // The attempt counter resets only after the link proved stable, so a flapping server still meets growing delays.
-    if (policy) this.uptimeTimer = setTimeout(() => (this.attempt = 0), policy.minUptime)
+    if (policy) uptimeTimer = setTimeout(() => (attempt = 0), policy.minUptime)
     // The queue goes out before anything a `state`/`open` handler sends, so order is kept.
-    const transport = this.transport
-    for (const item of this.queue.drain()) this.write(transport, item.data).then(item.resolve, item.reject)
-    this.heartbeat?.start()
-    this.transition('open', reconnected ? 'reconnect' : 'connected')
-    this.log('info', `open${reconnected ? ' (reconnected)' : ''}`)
-    for (const waiter of this.openWaiters.splice(0)) waiter.resolve()
-    this.emitter.emit('open', { reconnected })
+    for (const item of queue.drain()) write(transport, item.data).then(item.resolve, item.reject)
+    heartbeat && heartbeat.start()
+    transition('open', reconnected ? 'reconnect' : 'connected')
+    for (const waiter of openWaiters.splice(0)) waiter.resolve()
+    emit('open', { reconnected })
   }
 
-  private received(data: WireData): void {
-    const hb = this.options.heartbeat
-    if (hb && this.heartbeat) {
+  function received(data: WireData): void {
+    if (heartbeat) {
       let pong = false
       try {
-        pong = hb.isPong(data)
+        pong = hb!.isPong(data)
       } catch (error) {
-        this.report(new LongLinkError(ErrorCode.HANDLER_ERROR, 'heartbeat.pong threw', error))
+        report(fail('HANDLER_ERROR', 'heartbeat.pong threw', error))
       }
-      if (pong) {
-        this.counters.rtt = this.heartbeat.pong()
-        return
-      }
-      this.heartbeat.alive()
+      if (pong) return void (counters.rtt = heartbeat.pong())
+      heartbeat.alive()
     }
-    this.counters.messagesIn++
-    this.counters.bytesIn += wireLength(data)
-    this.emitter.emit('message', data)
+    counters.messagesIn++
+    counters.bytesIn += wireLength(data)
+    emit('message', data)
   }
 
-  private linkClosed(code: number, message: string): void {
-    if (this.currentState === 'closing') {
-      this.finishClose(code, message)
-      return
-    }
-    if (this.currentState === 'connecting') {
-      const error = new LongLinkError(ErrorCode.CONNECT_FAILED, `The link closed before opening (code ${code}${message ? `, ${message}` : ''})`)
-      this.down('error', undefined, error)
-      return
-    }
-    this.down(this.hidden ? 'background' : 'server', { code, message })
+  function linkClosed(code: number, message: string): void {
+    if (state === 'closing') finishClose()
+    else if (state === 'connecting') down('error', undefined, fail('CONNECT_FAILED', `closed before open (${code} ${message})`))
+    else down(hidden ? 'background' : 'server', { code, message })
   }
 
-  private linkError(error: LongLinkError): void {
-    const state = this.currentState
+  function linkError(error: LongLinkError): void {
     if (state === 'closing') return
     if (error.code === ErrorCode.SOCKET_LIMIT) {
-      this.detach()
-      this.stop(error)
-      this.transition('closed', 'socket-limit')
-      this.report(error)
-      return
+      detach()
+      stop(error)
+      transition('closed', 'socket-limit')
+      return report(error)
     }
-    if (state === 'connecting') {
-      const failure = error.code === ErrorCode.SOCKET_ERROR ? new LongLinkError(ErrorCode.CONNECT_FAILED, error.message, error) : error
-      this.down('error', undefined, failure)
-      return
-    }
-    this.down('error', { code: 1006, message: error.message }, error)
+    if (state === 'connecting') down('error', undefined, error.code === ErrorCode.SOCKET_ERROR ? fail('CONNECT_FAILED', error.message, error) : error)
+    else down('error', { code: 1006, message: error.message }, error)
   }
 
-  private linkDead(): void {
-    if (this.currentState !== 'open') return
-    const silence = this.options.heartbeat!.interval + this.options.heartbeat!.timeout
-    this.log('warn', `no traffic within ${silence} ms: the link is dead`)
-    this.down('heartbeat-timeout', { code: 1006, message: 'heartbeat timeout' })
+  function linkDead(): void {
+    if (state === 'open') down('heartbeat-timeout', { code: 1006, message: 'heartbeat timeout' })
   }
 
   /**
    * The link (or an attempt) is gone for `reason`: drop it, tell the user, and decide what comes next —
    * a scheduled retry, waiting offline, or stopping.
    */
-  private down(reason: CloseReason, closed?: { code: number; message: string }, error?: LongLinkError): void {
-    this.detach()
-    const policy = this.options.reconnect
-    let to: ConnectionState
-    let transitionReason: TransitionReason = reason
+  function down(reason: CloseReason, closed?: { code: number; message: string }, error?: LongLinkError): void {
+    detach()
+    let to: ConnectionState = 'reconnecting'
+    let because: TransitionReason = reason
     let stopError: LongLinkError | undefined
     if (!policy) {
       to = 'closed'
-      stopError = error ?? new LongLinkError(ErrorCode.CLOSED, `The link closed (${reason}) and reconnect is off`)
-    } else if (this.hidden || this.networkDown) {
+      stopError = error || fail('CLOSED', `link lost (${reason}), reconnect off`)
+    } else if (hidden || networkDown) {
       to = 'offline'
-    } else if (this.attempt >= policy.maxRetries) {
+    } else if (attempt >= policy.maxRetries) {
       to = 'closed'
-      transitionReason = 'retries-exhausted'
-      stopError = new LongLinkError(ErrorCode.RETRIES_EXHAUSTED, `Gave up after ${this.attempt} failed reconnect attempts`, error)
-    } else {
-      to = 'reconnecting'
+      because = 'retries-exhausted'
+      stopError = fail('RETRIES_EXHAUSTED', `gave up after ${attempt} retries`, error)
     }
-    if (stopError) this.stop(stopError)
-    this.transition(to, transitionReason)
-    if (closed) this.emitter.emit('close', { code: closed.code, reason, intentional: false, message: closed.message })
-    if (error) this.report(error)
-    if (stopError && stopError !== error) this.report(stopError)
-    if (to === 'reconnecting') this.scheduleRetry(reason, policy!)
-  }
-
-  private scheduleRetry(reason: CloseReason, policy: NonNullable<ResolvedOptions['reconnect']>): void {
-    const attempt = ++this.attempt
-    const delay = backoffDelay(attempt, policy)
-    this.log('info', `reconnect attempt ${attempt} in ${delay} ms (${reason})`)
-    this.retryTimer = setTimeout(() => this.connect('reconnect'), delay)
-    this.emitter.emit('reconnecting', { attempt, delay, reason })
+    if (stopError) stop(stopError)
+    transition(to, because)
+    if (closed) emit('close', { code: closed.code, reason, intentional: false, message: closed.message })
+    if (error) report(error)
+    if (stopError && stopError !== error) report(stopError)
+    if (to === 'reconnecting') {
+      const delay = backoffDelay(++attempt, policy!)
+      log('info', `retry ${attempt} in ${delay} ms (${reason})`)
+      retryTimer = setTimeout(() => connect('reconnect'), delay)
+      emit('reconnecting', { attempt, delay, reason })
+    }
   }
 
   /** Lets go of the current link: its callbacks are ignored from now on, and its timers stop. */
-  private detach(): void {
-    this.generation++
-    this.clearTimer('connectTimer')
-    this.clearTimer('uptimeTimer')
-    this.heartbeat?.stop()
-    this.openedAt = 0
-    const transport = this.transport
-    this.transport = undefined
-    if (transport) {
-      try {
-        transport.close(4000, 'replaced')
-      } catch {
-        // A dead link may refuse to close; it is forgotten either way.
-      }
-    }
+  function detach(): void {
+    generation++
+    clearTimeout(connectTimer)
+    clearTimeout(uptimeTimer)
+    heartbeat && heartbeat.stop()
+    openedAt = 0
+    const old = transport
+    transport = undefined
+    // A dead link may refuse to close; it is forgotten either way.
+    if (old) old.close(4000, 'replaced')
   }
 
   /** Ends the session: no more attempts or lifecycle listeners; waiting work fails with `error`. */
-  private stop(error: LongLinkError): void {
-    this.clearTimer('retryTimer')
-    this.stopWatching?.()
-    this.stopWatching = undefined
-    const closed = error.code === ErrorCode.CLOSED ? error : new LongLinkError(ErrorCode.CLOSED, error.message, error)
-    this.queue.rejectAll(closed)
-    for (const waiter of this.openWaiters.splice(0)) waiter.reject(error)
+  function stop(error: LongLinkError): void {
+    clearTimeout(retryTimer)
+    stopWatching && stopWatching()
+    stopWatching = undefined
+    queue.rejectAll(error.code === ErrorCode.CLOSED ? error : fail('CLOSED', error.message, error))
+    for (const waiter of openWaiters.splice(0)) waiter.reject(error)
   }
 
-  private finishClose(code: number, message: string): void {
-    this.clearTimer('closeTimer')
-    this.detach()
-    const request = this.closeRequest ?? { code, reason: message }
-    this.transition('closed', 'user')
-    this.log('info', `closed by the user (code ${request.code})`)
-    this.emitter.emit('close', { code: request.code, reason: 'user', intentional: true, message: request.reason })
-    for (const resolve of this.closeWaiters.splice(0)) resolve()
+  function finishClose(): void {
+    clearTimeout(closeTimer)
+    detach()
+    transition('closed', 'user')
+    emit('close', { code: closeRequest!.code, reason: 'user', intentional: true, message: closeRequest!.reason })
+    for (const resolve of closeWaiters.splice(0)) resolve()
   }
 
   // ---- network and app lifecycle ------------------------------------------------------------------------
 
-  private networkChanged(online: boolean, type: string): void {
-    const previousType = this.networkType
-    this.networkType = type
-    if (!online) {
-      if (this.networkDown) return
-      this.networkDown = true
-      this.log('info', 'network lost: attempts paused')
-      const state = this.currentState
-      if (state === 'open') this.down('network-lost', { code: 1006, message: 'network lost' })
-      else if (state === 'connecting') this.down('network-lost')
-      else if (state === 'reconnecting') {
-        this.clearTimer('retryTimer')
-        this.transition('offline', 'network-lost')
-      }
-      return
-    }
-    if (this.networkDown) {
-      this.networkDown = false
-      this.log('info', `network back (${type}): reconnecting now`)
-      this.resume('network-restored')
-      return
-    }
-    // A switch between two live networks (wifi -> 4g) usually kills the TCP link without telling anyone.
-    if (previousType !== undefined && previousType !== type && this.currentState === 'open') this.heartbeat?.check()
-  }
-
-  private appHidden(): void {
-    if (this.hidden) return
-    this.hidden = true
-    this.log('info', 'app hidden: heartbeat and attempts paused')
-    this.heartbeat?.stop()
-    const state = this.currentState
-    if (state === 'connecting') this.down('background')
+  /** Something blocks the link (no network, app hidden): drop what is under way and wait for `resume`. */
+  function pause(reason: 'network-lost' | 'background'): void {
+    if (state === 'open') down(reason, { code: 1006, message: reason })
+    else if (state === 'connecting') down(reason)
     else if (state === 'reconnecting') {
-      this.clearTimer('retryTimer')
-      this.transition('offline', 'background')
+      clearTimeout(retryTimer)
+      transition('offline', reason)
     }
   }
 
-  private appShown(): void {
-    if (!this.hidden) return
-    this.hidden = false
-    this.log('info', 'app shown')
-    if (this.currentState === 'open') this.heartbeat?.check()
-    else this.resume('foreground')
+  /** Reconnects at once with a fresh backoff, when what blocked the link has cleared. */
+  function resume(reason: TransitionReason): void {
+    if ((state === 'offline' || state === 'reconnecting') && !networkDown && !hidden) {
+      attempt = 0
+      connect(reason)
+    }
   }
 
-  /** Reconnects at once with a fresh backoff, when something that blocked the link has cleared. */
-  private resume(reason: TransitionReason): void {
-    const state = this.currentState
-    if (state !== 'offline' && state !== 'reconnecting') return
-    if (this.networkDown || this.hidden) return
-    this.attempt = 0
-    this.connect(reason)
+  function networkChanged(online: boolean, type: string): void {
+    const previous = networkType
+    networkType = type
+    if (!online) {
+      if (!networkDown) {
+        networkDown = true
+        pause('network-lost')
+      }
+    } else if (networkDown) {
+      networkDown = false
+      resume('network-restored')
+    } else if (previous && previous !== type && state === 'open') {
+      // A switch between two live networks (wifi -> 4g) usually kills the TCP link without telling anyone.
+      heartbeat && heartbeat.check()
+    }
+  }
+
+  function appHidden(): void {
+    if (hidden) return
+    hidden = true
+    heartbeat && heartbeat.stop()
+    // An open link is kept: messages still arrive until the platform suspends the app (about 5 s on WeChat).
+    if (state !== 'open') pause('background')
+  }
+
+  function appShown(): void {
+    if (!hidden) return
+    hidden = false
+    if (state === 'open') heartbeat && heartbeat.check()
+    else resume('foreground')
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------
 
-  private write(transport: Transport, data: WireData): Promise<void> {
-    this.counters.messagesOut++
-    this.counters.bytesOut += wireLength(data)
-    return transport.send(data).catch((error: unknown) => {
-      throw error instanceof LongLinkError && error.code === ErrorCode.SEND_FAILED
-        ? error
-        : new LongLinkError(ErrorCode.SEND_FAILED, `The platform failed to send: ${(error as Error)?.message ?? error}`, error)
+  function write(link: Transport, data: WireData): Promise<void> {
+    counters.messagesOut++
+    counters.bytesOut += wireLength(data)
+    return link.send(data).catch((error) => {
+      throw error && error.code === ErrorCode.SEND_FAILED ? error : fail('SEND_FAILED', messageOf(error), error)
     })
   }
 
-  private sendPing(): void {
-    const transport = this.transport
-    if (!transport || this.currentState !== 'open') return
+  function sendPing(): void {
+    if (!transport || state !== 'open') return
     let ping: WireData
     try {
-      ping = encode(this.options.heartbeat!.ping())
+      ping = encode(hb!.ping())
     } catch (error) {
-      this.report(new LongLinkError(ErrorCode.INVALID_OPTION, 'heartbeat.ping gave nothing sendable', error))
-      return
+      return report(fail('INVALID_OPTION', 'heartbeat.ping is not sendable', error))
     }
     // A failed ping needs no report of its own: the missing pong declares the link dead.
     transport.send(ping).catch(() => {})
   }
 
-  private handlerFailed(error: unknown, event: keyof ConnectionEvents): void {
-    const wrapped = new LongLinkError(ErrorCode.HANDLER_ERROR, `A "${String(event)}" handler threw: ${(error as Error)?.message ?? error}`, error)
-    if (event === 'error') {
-      // Reporting it through `error` again could loop forever.
-      this.log('error', wrapped.message)
-      return
-    }
-    this.report(wrapped)
+  function handlerFailed(error: unknown, event: keyof ConnectionEvents): void {
+    const wrapped = fail('HANDLER_ERROR', `"${String(event)}" handler threw: ${messageOf(error)}`, error)
+    // Reporting a failing `error` handler through `error` again could loop forever.
+    if (event === 'error') log('error', wrapped.message)
+    else report(wrapped)
   }
 
-  private report(error: LongLinkError): void {
-    this.log(error.code === ErrorCode.HANDLER_ERROR ? 'error' : 'warn', `${error.code}: ${error.message}`)
-    this.emitter.emit('error', error)
+  function report(error: LongLinkError): void {
+    log('warn', `${error.code}: ${error.message}`)
+    emit('error', error)
   }
 
-  private clearTimer(name: 'retryTimer' | 'connectTimer' | 'uptimeTimer' | 'closeTimer'): void {
-    const timer = this[name]
-    if (timer !== undefined) clearTimeout(timer)
-    this[name] = undefined
+  const api: Connection = {
+    get state() {
+      return state
+    },
+    get stats() {
+      return { ...counters, uptime: openedAt ? Date.now() - openedAt : 0 }
+    },
+    get platform() {
+      return adapter.name
+    },
+    on: (event, handler) => emitter.on(event, handler),
+    off: (event, handler) => emitter.off(event, handler),
+
+    open() {
+      if (state === 'open') return Promise.resolve()
+      if (state === 'closing') return new Promise<void>((resolve) => closeWaiters.push(resolve)).then(api.open)
+      const ready = new Promise<void>((resolve, reject) => openWaiters.push({ resolve, reject }))
+      if (state === 'idle' || state === 'closed') {
+        attempt = linksOpened = 0
+        stopWatching = watchLifecycle(adapter.lifecycle, { network: networkChanged, show: appShown, hide: appHidden })
+        connect('open')
+      }
+      return ready
+    },
+
+    send(data) {
+      let wire: WireData
+      try {
+        wire = encode(data)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      if (state === 'closing' || state === 'closed') return Promise.reject(fail('CLOSED', `connection ${state}`))
+      if (state === 'open' && transport) return write(transport, wire)
+      return new Promise<void>((resolve, reject) => queue.push({ data: wire, resolve, reject }))
+    },
+
+    close(code = 1000, reason = '') {
+      if ((code !== 1000 && !(code >= 3000 && code <= 4999 && code % 1 === 0)) || typeof reason !== 'string') {
+        return Promise.reject(fail('INVALID_OPTION', `close needs code 1000 or 3000-4999 and a string reason, got ${code}`))
+      }
+      if (state === 'closed') return Promise.resolve()
+      const done = new Promise<void>((resolve) => closeWaiters.push(resolve))
+      if (state === 'closing') return done
+      closeRequest = { code, reason }
+      stop(fail('CLOSED', 'closed by close()'))
+      if (state === 'open' && transport) {
+        transition('closing', 'user')
+        closeTimer = setTimeout(finishClose, CLOSE_GRACE_MS)
+        transport.close(code, reason)
+      } else finishClose()
+      return done
+    },
   }
+  return api
 }

@@ -1,4 +1,4 @@
-import { ErrorCode, LongLinkError } from '../errors'
+import { fail } from '../errors'
 
 type Handler<P> = (payload: P) => void
 
@@ -17,10 +17,10 @@ export class Emitter<Events extends object> {
   /** Adds a handler; returns a function that removes it. */
   on<K extends keyof Events>(event: K, handler: Handler<Events[K]>): () => void {
     if (!this.names.includes(event)) {
-      throw new LongLinkError(ErrorCode.INVALID_OPTION, `Unknown event "${String(event)}"; expected one of ${this.names.join(', ')}`)
+      throw fail('INVALID_OPTION', `unknown event "${String(event)}"`)
     }
     if (typeof handler !== 'function') {
-      throw new LongLinkError(ErrorCode.INVALID_OPTION, `The handler for "${String(event)}" must be a function`)
+      throw fail('INVALID_OPTION', 'handler must be a function')
     }
     const list = (this.handlers[event] ??= [])
     list.push(handler)
@@ -51,10 +51,5 @@ export class Emitter<Events extends object> {
         this.onHandlerError(error, event)
       }
     }
-  }
-
-  /** How many handlers `event` has. */
-  count<K extends keyof Events>(event: K): number {
-    return this.handlers[event]?.length ?? 0
   }
 }

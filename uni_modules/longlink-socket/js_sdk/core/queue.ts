@@ -1,4 +1,4 @@
-import { ErrorCode, LongLinkError } from '../errors'
+import { fail, type LongLinkError } from '../errors'
 import type { WireData } from '../transport'
 
 /** One message waiting for the link, with the promise of the `send` that queued it. */
@@ -14,14 +14,10 @@ export class SendQueue {
 
   constructor(private readonly max: number) {}
 
-  get size(): number {
-    return this.items.length
-  }
-
   /** Adds one send, or rejects it with `QUEUE_FULL`. */
   push(item: QueuedSend): void {
     if (this.items.length >= this.max) {
-      item.reject(new LongLinkError(ErrorCode.QUEUE_FULL, `The send queue is full (${this.max} messages waiting for the link)`))
+      item.reject(fail('QUEUE_FULL', `queue full (${this.max})`))
       return
     }
     this.items.push(item)

@@ -1,0 +1,73 @@
+/**
+ * Measures what an import adds to the mp-weixin bundle of a real uni-app host: the host is copied twice into
+ * a temp folder, once with a page that does not use the plugin and once with a page that does, both are built
+ * with the uni CLI, and the JS of the two outputs is compared (minified bytes, and gzip of all JS together).
+ */
+import { execFileSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { gzipSync } from 'node:zlib'
+
+const root = resolve(__dirname, '../..')
+const HOST_FILES = ['App.vue', 'main.ts', 'index.html', 'manifest.json', 'pages.json', 'vite.config.ts', 'tsconfig.json', 'shims.d.ts', 'package.json', 'uni_modules']
+
+/** JS size of one build output. */
+export interface JsSize {
+  /** Bytes of every .js file, as built (minified). */
+  minified: number
+  /** gzip -9 of all .js files concatenated. */
+  gzip: number
+  files: number
+}
+
+function jsFiles(dir: string): string[] {
+  const out: string[] = []
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) out.push(...jsFiles(path))
+    else if (name.endsWith('.js')) out.push(path)
+  }
+  return out
+}
+
+/** Sizes the JS of a finished mp-weixin output folder. */
+export function measureJs(dir: string): JsSize {
+  const files = jsFiles(dir)
+  const all = Buffer.concat(files.map((f) => readFileSync(f)))
+  return { minified: all.length, gzip: gzipSync(all, { level: 9 }).length, files: files.length }
+}
+
+/** Builds the host for mp-weixin with `pageSource` as its only page; returns the JS size of the output. */
+export function buildWithPage(pageSource: string, label: string): JsSize {
+  const dir = mkdtempSync(join(tmpdir(), `longlink-size-${label}-`))
+  try {
+    for (const name of HOST_FILES) cpSync(join(root, name), join(dir, name), { recursive: true })
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
+    mkdirSync(join(dir, 'pages/index'), { recursive: true })
+    writeFileSync(join(dir, 'pages/index/index.vue'), pageSource)
+    writeFileSync(join(dir, 'pages.json'), JSON.stringify({ pages: [{ path: 'pages/index/index', style: {} }] }))
+    const cli = createRequire(join(root, 'package.json')).resolve('@dcloudio/vite-plugin-uni/bin/uni.js')
+    execFileSync(process.execPath, [cli, 'build', '-p', 'mp-weixin'], {
+      cwd: dir,
+      env: { ...process.env, UNI_INPUT_DIR: dir, NODE_ENV: 'production' },
+      stdio: 'pipe',
+    })
+    return measureJs(join(dir, 'dist/build/mp-weixin'))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** A page whose script is `script` (TypeScript), with a trivial template. */
+export function page(script: string): string {
+  return `<template><view>{{ label }}</view></template>\n<script setup lang="ts">\nimport { ref } from 'vue'\n${script}\n</script>\n`
+}
+
+/** What `script` adds over a page that only sets a label. */
+export function bundleDelta(script: string, label: string): { base: JsSize; with: JsSize; addedMinified: number; addedGzip: number } {
+  const base = buildWithPage(page(`const label = ref('base')`), 'base')
+  const withIt = buildWithPage(page(script), label)
+  return { base, with: withIt, addedMinified: withIt.minified - base.minified, addedGzip: withIt.gzip - base.gzip }
+}
