@@ -452,6 +452,28 @@ describe.each(fixtures)('Connection contract over $name', (fixture) => {
   })
 })
 
+describe.each([
+  ['wx', createWxSimulator],
+  ['uni', createUniSimulator],
+] as const)('socket limit as WeChat DevTools and Android report it (%s: success, then onError)', (_name, make) => {
+  it('still gives SOCKET_LIMIT', async () => {
+    const server = await startTestServer()
+    const sim = make({ refusalStyle: 'error' })
+    const connections = Array.from({ length: 6 }, () =>
+      createConnection({ url: server.url('/ws'), platform: sim as never, reconnect: { min: 50, max: 100 } }),
+    )
+    try {
+      await Promise.all(connections.slice(0, 5).map((c) => c.open()))
+      await expect(connections[5].open()).rejects.toMatchObject({ code: ErrorCode.SOCKET_LIMIT })
+      expect(connections[5].state).toBe('closed')
+    } finally {
+      await Promise.all(connections.map((c) => c.close()))
+      sim.dispose()
+      await server.close()
+    }
+  })
+})
+
 describe('bad input', () => {
   const platform = { connectSocket: () => undefined }
 

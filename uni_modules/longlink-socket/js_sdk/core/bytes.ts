@@ -36,6 +36,8 @@ export function toWire(data: unknown): WireData {
 
 /** UTF-8 length of a string, without TextEncoder (missing on some mini-program phones). */
 export function utf8Length(text: string): number {
+  // Most protocol text is ASCII: one native regex test beats the loop below.
+  if (!/[^\x00-\x7f]/.test(text)) return text.length
   let bytes = 0
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)

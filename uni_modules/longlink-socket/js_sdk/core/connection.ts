@@ -334,9 +334,8 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   function write(link: Transport, data: WireData): Promise<void> {
     counters.messagesOut++
     counters.bytesOut += wireLength(data)
-    return link.send(data).catch((error) => {
-      throw error && error.code === ErrorCode.SEND_FAILED ? error : fail('SEND_FAILED', messageOf(error), error)
-    })
+    // Adapters reject with SEND_FAILED themselves: no wrapper promise on the hot path.
+    return link.send(data)
   }
 
   function sendPing(): void {

@@ -22,29 +22,22 @@ export class Emitter<Events extends object> {
     if (typeof handler !== 'function') {
       throw fail('INVALID_OPTION', 'handler must be a function')
     }
-    const list = (this.handlers[event] ??= [])
-    list.push(handler)
+    // Lists are replaced, never mutated, so `emit` can iterate without copying on every message.
+    this.handlers[event] = [...(this.handlers[event] || []), handler]
     return () => this.off(event, handler)
   }
 
   /** Removes one handler (or every handler of the event when none is given). */
   off<K extends keyof Events>(event: K, handler?: Handler<Events[K]>): void {
     const list = this.handlers[event]
-    if (!list) return
-    if (!handler) {
-      list.length = 0
-      return
-    }
-    const index = list.indexOf(handler)
-    if (index >= 0) list.splice(index, 1)
+    if (list) this.handlers[event] = handler ? list.filter((h) => h !== handler) : []
   }
 
   /** Calls every handler of `event` with `payload`, isolating failures. */
   emit<K extends keyof Events>(event: K, payload: Events[K]): void {
     const list = this.handlers[event]
-    if (!list || list.length === 0) return
-    // A copy, so handlers that add or remove handlers do not disturb this round.
-    for (const handler of list.slice()) {
+    if (!list) return
+    for (const handler of list) {
       try {
         handler(payload)
       } catch (error) {

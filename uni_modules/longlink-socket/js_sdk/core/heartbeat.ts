@@ -11,10 +11,16 @@ export interface HeartbeatHooks {
  * within `timeout` ms after it, the link is dead. Any inbound message counts as life, so a busy link never
  * pings. Links that die without a close event (a phone changing networks, a NAT dropping state, a frozen
  * server) are found within `interval + timeout`.
+ *
+ * Inbound traffic only records a time stamp; the one timer re-checks it when it fires. Resetting timers on
+ * every message would cost more than the message itself on a busy link.
  */
 export class Heartbeat {
-  private pingTimer: ReturnType<typeof setTimeout> | undefined
-  private deadTimer: ReturnType<typeof setTimeout> | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private lastInbound = 0
+  /** Inbound messages so far: compared across a ping, it tells life apart even within one millisecond. */
+  private inbound = 0
+  private inboundAtPing = 0
   private pingSentAt = 0
 
   constructor(
@@ -25,44 +31,57 @@ export class Heartbeat {
 
   /** Starts (or restarts) watching from now. */
   start(): void {
-    this.stop()
-    this.pingTimer = setTimeout(() => this.sendPing(), this.interval)
+    this.lastInbound = Date.now()
+    this.pingSentAt = 0
+    this.arm(this.interval)
   }
 
   /** Inbound traffic arrived: the link is alive. */
   alive(): void {
-    if (this.pingTimer === undefined && this.deadTimer === undefined) return
-    this.start()
+    this.lastInbound = Date.now()
+    this.inbound++
   }
 
   /** A pong arrived: returns the round trip of the last ping in ms, if one was out. */
   pong(): number | undefined {
-    const rtt = this.pingSentAt ? Date.now() - this.pingSentAt : undefined
-    this.pingSentAt = 0
     this.alive()
+    const rtt = this.pingSentAt ? this.lastInbound - this.pingSentAt : undefined
+    this.pingSentAt = 0
     return rtt
   }
 
   /** Verify the link now (after a network change or a return from background): ping, and expect life within `timeout`. */
   check(): void {
-    this.stop()
     this.sendPing()
   }
 
-  /** Stops every timer. */
+  /** Stops the timer. */
   stop(): void {
-    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer)
-    if (this.deadTimer !== undefined) clearTimeout(this.deadTimer)
-    this.pingTimer = this.deadTimer = undefined
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private arm(delay: number): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.due(), delay)
+  }
+
+  /** The timer fired: either a ping is due, or the answer to one is. */
+  private due(): void {
+    const now = Date.now()
+    if (this.pingSentAt) {
+      if (this.inbound === this.inboundAtPing) return this.hooks.dead()
+      this.pingSentAt = 0
+    }
+    const silence = now - this.lastInbound
+    if (silence < this.interval) this.arm(this.interval - silence)
+    else this.sendPing()
   }
 
   private sendPing(): void {
-    this.pingTimer = undefined
     this.pingSentAt = Date.now()
-    this.deadTimer = setTimeout(() => {
-      this.deadTimer = undefined
-      this.hooks.dead()
-    }, this.timeout)
+    this.inboundAtPing = this.inbound
+    this.arm(this.timeout)
     this.hooks.ping()
   }
 }

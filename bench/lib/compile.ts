@@ -1,0 +1,26 @@
+/**
+ * Compiles TypeScript entries the way a production build would (esbuild, minified, no `keepNames` helpers that
+ * the tsx loader adds to every function) so benchmarks time the code users run, not the dev loader.
+ */
+import { build } from 'esbuild'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+const root = resolve(__dirname, '../..')
+const outdir = join(root, 'bench', '.build')
+
+/** Bundles each entry (relative to the repo root) to bench/.build/<name>.mjs and imports it. */
+export async function compileAndImport<T>(name: string, entry: string): Promise<T> {
+  await build({
+    entryPoints: [join(root, entry)],
+    outfile: join(outdir, `${name}.mjs`),
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'es2020',
+    minify: !process.env.BENCH_NO_MINIFY,
+    packages: 'external',
+    logLevel: 'error',
+  })
+  return (await import(pathToFileURL(join(outdir, `${name}.mjs`)).href)) as T
+}
