@@ -67,10 +67,6 @@ export function fail(code: ErrorCode, message: string, cause?: unknown): LongLin
 
 /** @internal The message of anything thrown or reported by a platform (`errMsg` objects included). */
 export function messageOf(value: unknown): string {
-  if (value && typeof value === 'object') {
-    const v = value as { message?: unknown; errMsg?: unknown }
-    if (v.errMsg !== undefined) return String(v.errMsg)
-    if (v.message !== undefined) return String(v.message)
-  }
-  return String(value)
+  const v = value as { errMsg?: unknown; message?: unknown } | undefined
+  return String((v && (v.errMsg || v.message)) || value)
 }

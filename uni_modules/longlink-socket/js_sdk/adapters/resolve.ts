@@ -15,10 +15,8 @@ import { createWxAdapter, findWx } from './wx'
  */
 export function resolveAdapter(platform: PlatformOption | undefined): Adapter {
   if (platform === undefined || platform === 'auto') {
-    const uniHost = findUni()
-    if (uniHost) return createUniAdapter(uniHost)
-    const wxHost = findWx()
-    if (wxHost) return createWxAdapter(wxHost)
+    if (findUni()) return createUniAdapter()
+    if (findWx()) return createWxAdapter()
     // #ifndef MP
     if (findWebSocket()) return createWebAdapter()
     // #endif

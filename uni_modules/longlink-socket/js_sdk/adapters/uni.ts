@@ -1,4 +1,3 @@
-import { fail } from '../errors'
 import type { Adapter, SocketHost } from '../transport'
 import { createSocketTaskAdapter } from './socket-task'
 
@@ -9,8 +8,7 @@ export function findUni(): SocketHost | undefined {
   return typeof uni !== 'undefined' && uni && typeof uni.connectSocket === 'function' ? uni : undefined
 }
 
-/** Adapter over `uni.connectSocket` (every uni-app platform: mini-programs, H5, App). */
+/** Adapter over `uni.connectSocket` (every uni-app platform: mini-programs, H5, App). UNSUPPORTED_PLATFORM without uni. */
 export function createUniAdapter(api: SocketHost | undefined = findUni()): Adapter {
-  if (!api) throw fail('UNSUPPORTED_PLATFORM', 'no uni.connectSocket here')
-  return createSocketTaskAdapter(api, 'uni')
+  return createSocketTaskAdapter(api!, 'uni')
 }

@@ -1,4 +1,3 @@
-import { fail } from '../errors'
 import type { Adapter, SocketHost } from '../transport'
 import { createSocketTaskAdapter } from './socket-task'
 
@@ -9,8 +8,7 @@ export function findWx(): SocketHost | undefined {
   return typeof wx !== 'undefined' && wx && typeof wx.connectSocket === 'function' ? wx : undefined
 }
 
-/** Adapter over `wx.connectSocket`. */
+/** Adapter over `wx.connectSocket`. UNSUPPORTED_PLATFORM without wx. */
 export function createWxAdapter(api: SocketHost | undefined = findWx()): Adapter {
-  if (!api) throw fail('UNSUPPORTED_PLATFORM', 'no wx.connectSocket here')
-  return createSocketTaskAdapter(api, 'wx')
+  return createSocketTaskAdapter(api!, 'wx')
 }

@@ -149,7 +149,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   }
 
   function startTransport(current: () => boolean, request: TransportRequest): void {
-    log('debug', `connecting ${redactUrl(request.url)} via ${adapter.name} (attempt ${attempt}) header ${redactHeaders(request.header)}`)
+    log('debug', `connect ${redactUrl(request.url)} ${redactHeaders(request.header)} via ${adapter.name}`)
     const opened = adapter.open(request, {
       onOpen: () => current() && linkOpened(),
       onMessage: (data) => current() && received(data),

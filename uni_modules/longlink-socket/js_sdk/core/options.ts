@@ -61,7 +61,7 @@ function section(name: string, value: unknown): Record<string, unknown> | undefi
 /** Throws INVALID_URL unless `url` is an absolute ws:// or wss:// URL with a host. */
 export function checkUrl(url: unknown): string {
   if (typeof url !== 'string' || !/^wss?:\/\/[^/?#\s]+[^\s]*$/i.test(url)) {
-    throw fail('INVALID_URL', `url must be ws:// or wss://, got ${typeof url === 'string' ? JSON.stringify(url.slice(0, 100)) : typeof url}`)
+    throw fail('INVALID_URL', `url must be ws:// or wss://, got ${String(url).slice(0, 100)}`)
   }
   return url
 }

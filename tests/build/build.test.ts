@@ -1,0 +1,38 @@
+/**
+ * The host project builds for both targets with the plain uni plugin, and the plugin lands in the output the way
+ * a user would get it: the mini-program bundle carries the core without the browser WebSocket adapter.
+ */
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+
+const root = resolve(__dirname, '../..')
+const run = promisify(execFile)
+
+async function build(...args: string[]): Promise<void> {
+  await run(process.execPath, [join(root, 'scripts/uni.mjs'), 'build', ...args], { cwd: root, env: { ...process.env, NODE_ENV: 'production' } })
+}
+
+describe('host project builds', () => {
+  it('builds for mp-weixin, importable into WeChat DevTools', async () => {
+    await build('-p', 'mp-weixin')
+    const out = join(root, 'dist/build/mp-weixin')
+    const app = JSON.parse(readFileSync(join(out, 'app.json'), 'utf8'))
+    expect(app.pages).toContain('pages/index/index')
+    expect(JSON.parse(readFileSync(join(out, 'project.config.json'), 'utf8')).appid).toBeTruthy()
+    const sdk = join(out, 'uni_modules/longlink-socket/js_sdk')
+    expect(existsSync(join(sdk, 'core/connection.js'))).toBe(true)
+    expect(readFileSync(join(sdk, 'errors.js'), 'utf8')).toContain('LongLinkError')
+    // Conditional compilation keeps the browser adapter out of the mini-program bundle.
+    expect(existsSync(join(sdk, 'adapters/web.js'))).toBe(false)
+    expect(readFileSync(join(sdk, 'adapters/resolve.js'), 'utf8')).not.toContain('createWebAdapter')
+  }, 120_000)
+
+  it('builds for h5', async () => {
+    await build()
+    const out = join(root, 'dist/build/h5')
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain('<div id="app">')
+  }, 120_000)
+})
