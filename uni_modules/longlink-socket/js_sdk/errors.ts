@@ -33,6 +33,16 @@ export const ErrorCode = {
   SOCKET_ERROR: 'SOCKET_ERROR',
   /** A wait (for example `waitFor` in the MQTT entry) ran out of time. */
   TIMEOUT: 'TIMEOUT',
+  /** MQTT: the broker refused the login (bad username/password or not authorized). */
+  NOT_AUTHORIZED: 'NOT_AUTHORIZED',
+  /** MQTT: the broker refused the connection for another reason; `error.reasonCode` holds its code. */
+  CONNACK_REFUSED: 'CONNACK_REFUSED',
+  /** MQTT: the broker refused a subscription (SUBACK failure); `error.reasonCode` holds its code. */
+  SUBSCRIBE_REFUSED: 'SUBSCRIBE_REFUSED',
+  /** MQTT: a topic or filter is not valid for the operation (empty, misplaced wildcard, wildcard in a publish). */
+  INVALID_TOPIC: 'INVALID_TOPIC',
+  /** MQTT: the broker rejected a publish (MQTT 5 PUBACK/PUBREC reason code ≥ 0x80), or MQTT.js failed to send it. */
+  PUBLISH_FAILED: 'PUBLISH_FAILED',
 } as const
 
 /** One of the documented error codes. */
@@ -44,6 +54,8 @@ export class LongLinkError extends Error {
   readonly code: ErrorCode
   /** What caused it, when there is an underlying error or platform message. */
   readonly cause?: unknown
+  /** MQTT reason or return code, on CONNACK_REFUSED, NOT_AUTHORIZED, SUBSCRIBE_REFUSED and PUBLISH_FAILED. */
+  reasonCode?: number
 
   constructor(code: ErrorCode, message: string, cause?: unknown) {
     super(message)

@@ -1,4 +1,4 @@
-import { ErrorCode, fail, messageOf, type LongLinkError } from '../errors'
+import { fail, messageOf, type ErrorCode, type LongLinkError } from '../errors'
 import { toWire } from '../core/bytes'
 import type { Adapter, SocketHost, SocketTaskLike } from '../transport'
 
@@ -31,19 +31,19 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
         // Alipay returns a SocketTask only with `multiple: true`; other hosts ignore the flag.
         multiple: true,
         success: () => {},
-        fail: (res: unknown) => events.onError(failure(res, ErrorCode.CONNECT_FAILED, 'connectSocket failed')),
+        fail: (res: unknown) => events.onError(failure(res, 'CONNECT_FAILED', 'connectSocket failed')),
       })
       // With callbacks passed every host returns a task; anything else can never open (its `fail` may follow).
       if (!isTask(result)) {
         events.onError(fail('CONNECT_FAILED', `${name}.connectSocket gave no SocketTask`))
-        return { send: () => Promise.reject(failure('socket not open', ErrorCode.SEND_FAILED, 'send failed')), close: () => {} }
+        return { send: () => Promise.reject(failure('socket not open', 'SEND_FAILED', 'send failed')), close: () => {} }
       }
       const task = result
       task.onOpen(() => events.onOpen())
       task.onMessage((res) => events.onMessage(toWire(res && res.data)))
       task.onClose((res) => events.onClose(res && typeof res.code === 'number' ? res.code : 1006, String((res && res.reason) || '')))
       // Some hosts (WeChat DevTools, Android) report the socket limit through onError rather than fail.
-      task.onError((res) => events.onError(failure(res, ErrorCode.SOCKET_ERROR, 'socket error')))
+      task.onError((res) => events.onError(failure(res, 'SOCKET_ERROR', 'socket error')))
       // A task reports send results in call order, so one pair of callbacks and a FIFO of the pending promises'
       // resolve/reject pairs serve every send: no closure per message, which a busy link feels (see bench/).
       const pending: ((value?: never) => void)[] = []
@@ -57,7 +57,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
         if (resolve) error ? reject(error as never) : resolve()
       }
       const sent = () => settle()
-      const failed = (res: unknown) => settle(failure(res, ErrorCode.SEND_FAILED, 'send failed'))
+      const failed = (res: unknown) => settle(failure(res, 'SEND_FAILED', 'send failed'))
       return {
         send(data) {
           const promise = new Promise<void>(capture)
@@ -89,5 +89,5 @@ function capture(resolve: () => void, reject: (error: LongLinkError) => void): v
 /** A platform failure as a LongLinkError; the socket limit gets its own code whichever callback reports it. */
 function failure(res: unknown, code: ErrorCode, what: string): LongLinkError {
   const message = messageOf(res)
-  return fail(LIMIT_MESSAGE.test(message) ? ErrorCode.SOCKET_LIMIT : code, `${what}: ${message}`, res)
+  return fail(LIMIT_MESSAGE.test(message) ? 'SOCKET_LIMIT' : code, `${what}: ${message}`, res)
 }

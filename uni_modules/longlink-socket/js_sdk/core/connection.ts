@@ -1,4 +1,4 @@
-import { ErrorCode, fail, messageOf, type LongLinkError } from '../errors'
+import { fail, messageOf, type ErrorCode, type LongLinkError } from '../errors'
 import type { Adapter, Transport, TransportRequest, WireData } from '../transport'
 import type {
   CloseReason,
@@ -201,13 +201,13 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
 
   function linkError(error: LongLinkError): void {
     if (state === 'closing') return
-    if (error.code === ErrorCode.SOCKET_LIMIT) {
+    if (error.code === 'SOCKET_LIMIT') {
       detach()
       stop(error)
       transition('closed', 'socket-limit')
       return report(error)
     }
-    if (state === 'connecting') down('error', undefined, error.code === ErrorCode.SOCKET_ERROR ? fail('CONNECT_FAILED', error.message, error) : error)
+    if (state === 'connecting') down('error', undefined, error.code === 'SOCKET_ERROR' ? fail('CONNECT_FAILED', error.message, error) : error)
     else down('error', { code: 1006, message: error.message }, error)
   }
 
@@ -265,7 +265,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
     clearTimeout(retryTimer)
     stopWatching && stopWatching()
     stopWatching = undefined
-    queue.rejectAll(error.code === ErrorCode.CLOSED ? error : fail('CLOSED', error.message, error))
+    queue.rejectAll(error.code === 'CLOSED' ? error : fail('CLOSED', error.message, error))
     for (const waiter of openWaiters.splice(0)) waiter.reject(error)
   }
 

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests need, if they are missing (idempotent; run as root or via sudo):
+#   - mosquitto: a real MQTT broker (3.1.1 + 5, websockets built in) started by tests/support/brokers.ts
+#     with its own config, ports and temp dir. Debian's package also ships mosquitto_passwd.
+#   - chromium: headless browser for the H5 tests (driven by playwright-core, executablePath /usr/bin/chromium).
+# The package's own system broker (port 1883 from /etc/mosquitto/mosquitto.conf) is never left running:
+# service starts are blocked during the install and any daemon that got started anyway is stopped.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+SUDO=''
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO='sudo -E'; else
+    echo "install-system.sh: need root (or sudo) to install packages" >&2
+    exit 1
+  fi
+fi
+
+# package -> a binary that proves it is installed
+declare -A WANT=(
+  [mosquitto]=/usr/sbin/mosquitto
+  [chromium]=/usr/bin/chromium
+)
+
+missing=()
+for pkg in mosquitto chromium; do
+  if [ ! -x "${WANT[$pkg]}" ] || ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
+done
+# mosquitto_passwd comes with the mosquitto package on Debian 12; mosquitto-clients only if a distro split it off.
+if [ -x /usr/sbin/mosquitto ] && ! command -v mosquitto_passwd >/dev/null 2>&1 \
+   && [ ! -x /usr/bin/mosquitto_passwd ] && [ ! -x /usr/sbin/mosquitto_passwd ]; then
+  missing+=(mosquitto-clients)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-system.sh: installing ${missing[*]}"
+  # Keep maintainer scripts from starting services (the mosquitto postinst would start a broker on :1883).
+  policy=/usr/sbin/policy-rc.d
+  added_policy=''
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    added_policy=yes
+  fi
+  cleanup_policy() { if [ -n "$added_policy" ]; then $SUDO rm -f "$policy"; fi; }
+  trap cleanup_policy EXIT
+
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+  # Second pass for mosquitto_passwd, in case the mosquitto package just installed does not carry it.
+  if ! command -v mosquitto_passwd >/dev/null 2>&1 && [ ! -x /usr/bin/mosquitto_passwd ]; then
+    $SUDO apt-get install -y -qq --no-install-recommends mosquitto-clients
+  fi
+fi
+
+# Never leave the distro's broker running (it would hold :1883) nor enabled at boot.
+if [ -e /etc/init.d/mosquitto ]; then
+  if command -v update-rc.d >/dev/null 2>&1; then $SUDO update-rc.d mosquitto disable >/dev/null 2>&1 || true; fi
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
+  fi
+fi
+pidfile=/run/mosquitto/mosquitto.pid
+if [ -s "$pidfile" ]; then
+  pid="$(cat "$pidfile")"
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = mosquitto ]; then
+    echo "install-system.sh: stopping the system mosquitto (pid $pid)"
+    $SUDO kill "$pid" || true
+    for _ in $(seq 1 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+  fi
+  $SUDO rm -f "$pidfile"
+fi
+
+# Prove the binaries run (mosquitto -h exits non-zero by design, so only its output is checked).
+mosq_version="$( (/usr/sbin/mosquitto -h 2>&1 || true) | sed -n '1p')"
+case "$mosq_version" in *'mosquitto version'*) ;; *) echo "install-system.sh: mosquitto does not run" >&2; exit 1 ;; esac
+command -v mosquitto_passwd >/dev/null 2>&1 || [ -x /usr/bin/mosquitto_passwd ] \
+  || { echo "install-system.sh: mosquitto_passwd missing" >&2; exit 1; }
+chromium_version="$(chromium --version 2>/dev/null)" || { echo "install-system.sh: chromium does not run" >&2; exit 1; }
+echo "install-system.sh: ok: $mosq_version; $chromium_version"

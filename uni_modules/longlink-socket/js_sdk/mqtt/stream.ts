@@ -1,0 +1,142 @@
+import type { Adapter, TransportRequest } from '../transport'
+import type { DuplexLike } from '../vendor/mqtt.esm'
+import { utf8Encode } from './utf8'
+
+type Listener = (...args: any[]) => void
+
+/** How long `end()` waits for the platform to confirm the close before the stream reports itself closed. */
+const END_GRACE_MS = 1000
+
+/** What the MQTT client hears from one link besides the byte stream. */
+export interface StreamHooks {
+  /** The socket opened (MQTT.js's CONNECT, written earlier, goes out now). */
+  opened(): void
+  /** The socket closed or failed; `code` and `reason` as the platform said. */
+  closed(code: number, reason: string): void
+}
+
+/**
+ * The duplex stream MQTT.js's MqttClient reads and writes, made from one LongLink transport (a SocketTask on
+ * uni/wx, a WebSocket on H5). It replaces MQTT.js's own `wx://` transport, which sent whole buffers for views,
+ * shared one socket between clients, passed no headers and could not use uni. State is per stream.
+ *
+ * Writes made in one turn (mqtt-packet writes a packet in several small pieces, under cork/uncork) leave as one
+ * WebSocket message, and writes made before the socket opens wait for it.
+ */
+export function createMqttStream(adapter: Adapter, request: TransportRequest, hooks: StreamHooks): DuplexLike {
+  const listeners: Record<string, Listener[]> = {}
+  let destination: { write(chunk: Uint8Array): unknown } | undefined
+  let open = false
+  let closed = false
+  let corked = 0
+  let flushQueued = false
+  let pending: Uint8Array[] = []
+
+  const emit = (event: string, ...args: unknown[]) => {
+    for (const listener of (listeners[event] || []).slice()) listener(...args)
+  }
+
+  const finish = (code: number, reason: string) => {
+    if (closed) return
+    closed = true
+    open = false
+    pending = []
+    hooks.closed(code, reason)
+    // Node streams report 'close' asynchronously; MQTT.js relies on its own handlers having run first.
+    setTimeout(() => emit('close'), 0)
+  }
+
+  const flush = () => {
+    flushQueued = false
+    if (!open || corked || pending.length === 0) return
+    const chunks = pending
+    pending = []
+    let size = 0
+    for (const chunk of chunks) size += chunk.byteLength
+    const frame = chunks.length === 1 ? chunks[0] : new Uint8Array(size)
+    if (chunks.length > 1) {
+      let offset = 0
+      for (const chunk of chunks) {
+        frame.set(chunk, offset)
+        offset += chunk.byteLength
+      }
+    }
+    // A failed send is followed by the link's close, which MQTT.js handles; nothing to report twice.
+    transport.send(frame).catch(() => {})
+  }
+
+  const transport = adapter.open(request, {
+    onOpen() {
+      open = true
+      hooks.opened()
+      flush()
+    },
+    onMessage(data) {
+      // MQTT over WebSocket is binary; a text frame is passed on as its bytes rather than dropped.
+      const bytes = typeof data === 'string' ? utf8Encode(data) : new Uint8Array(data)
+      if (destination && !closed) destination.write(bytes)
+    },
+    onClose: (code, reason) => finish(code, reason),
+    onError(error) {
+      if (closed) return
+      emit('error', error)
+      transport.close()
+      finish(1006, error.message)
+    },
+  })
+
+  const stream: DuplexLike = {
+    pipe(target) {
+      destination = target as unknown as typeof destination
+      return target
+    },
+    write(chunk) {
+      if (closed) return false
+      pending.push(typeof chunk === 'string' ? utf8Encode(chunk) : (chunk as Uint8Array))
+      if (!corked && !flushQueued) {
+        flushQueued = true
+        Promise.resolve().then(flush)
+      }
+      return true
+    },
+    cork() {
+      corked++
+    },
+    uncork() {
+      if (corked > 0 && --corked === 0) flush()
+    },
+    end(callback) {
+      flush()
+      if (callback) stream.once('close', callback)
+      transport.close(1000, '')
+      setTimeout(() => finish(1000, 'ended'), END_GRACE_MS)
+      return stream
+    },
+    destroy(error) {
+      if (error && !closed) emit('error', error)
+      transport.close()
+      finish(1006, error ? error.message : 'destroyed')
+      return stream
+    },
+    on(event, listener) {
+      ;(listeners[event] ||= []).push(listener)
+      return stream
+    },
+    once(event, listener) {
+      const once: Listener & { listener?: Listener } = (...args) => {
+        stream.removeListener(event, once)
+        listener(...args)
+      }
+      once.listener = listener
+      return stream.on(event, once)
+    },
+    removeListener(event, listener) {
+      const list = listeners[event]
+      const index = list ? list.findIndex((l) => l === listener || (l as { listener?: Listener }).listener === listener) : -1
+      if (index >= 0) list!.splice(index, 1)
+      return stream
+    },
+    setMaxListeners: () => stream,
+  }
+  return stream
+}

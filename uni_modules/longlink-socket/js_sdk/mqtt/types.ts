@@ -1,0 +1,113 @@
+import type { LongLinkError } from '../errors'
+import type { AuthContext, CloseReason, ConnectionState, Logger, PlatformOption, ReconnectOptions, TransitionReason } from '../types'
+import type { MqttMessage } from './message'
+
+/** What `publish` accepts: text, bytes (ArrayBuffer or any view), or a plain object sent as JSON. */
+export type MqttPayload = string | ArrayBuffer | ArrayBufferView | Record<string, unknown> | unknown[]
+
+/** What the `auth` hook may return before an attempt: fresh credentials and handshake extras. */
+export interface MqttAuthResult {
+  username?: string
+  password?: string
+  header?: Record<string, string>
+  query?: Record<string, string | number | boolean>
+}
+
+/** Options of {@link createMqttClient}. */
+export interface MqttClientOptions {
+  /** ws:// or wss:// URL of the broker's WebSocket listener. */
+  url: string
+  /** As in the core: `'auto'` (uni → wx → WebSocket), `'uni'`, `'wx'`, `'web'`, a host with `connectSocket`, or an adapter. */
+  platform?: PlatformOption
+  /** Default: `longlink_` and 12 random characters. Required with `clean: false`. */
+  clientId?: string
+  /** Seconds between keepalive pings; a silent link is dropped after 1.5 × keepalive. Default 30. */
+  keepalive?: number
+  username?: string
+  password?: string
+  /** Called before every attempt; may return fresh credentials, headers or query parameters. */
+  auth?: (context: AuthContext) => MqttAuthResult | void | Promise<MqttAuthResult | void>
+  /** Start without a broker session (default true). With false, the broker keeps subscriptions and QoS ≥ 1 messages. */
+  clean?: boolean
+  /** 4 (MQTT 3.1.1, default) or 5. */
+  protocolVersion?: 4 | 5
+  /** Last will, published by the broker if the link dies without DISCONNECT. */
+  will?: { topic: string; payload: MqttPayload; qos?: 0 | 1 | 2; retain?: boolean; properties?: Record<string, unknown> }
+  /** MQTT 5 CONNECT properties. */
+  properties?: Record<string, unknown>
+  /** Jittered backoff as in the core, or false. */
+  reconnect?: ReconnectOptions | false
+  /** How long (ms) to wait for CONNACK on each attempt. Default 10000. */
+  connectTimeout?: number
+  /** Handshake headers (mini-programs and App). */
+  header?: Record<string, string>
+  /** WebSocket subprotocols. Default `['mqtt']`. */
+  protocols?: string | string[]
+  /** Publishes made while not connected wait here, at most `max` (default 100), then QUEUE_FULL. */
+  queue?: { max?: number }
+  /** Receives debug lines; passwords and tokens are redacted. */
+  logger?: Logger
+}
+
+/** Options of `publish`. */
+export interface PublishOptions {
+  qos?: 0 | 1 | 2
+  retain?: boolean
+  /** MQTT 5 PUBLISH properties. */
+  properties?: Record<string, unknown>
+}
+
+/** A live subscription of one handler. */
+export interface Subscription {
+  /** The filter subscribed to. */
+  readonly filter: string
+  /** The QoS the broker granted. */
+  readonly qos: 0 | 1 | 2
+  /** Removes this handler; UNSUBSCRIBE goes out only when it was the filter's last handler. */
+  unsubscribe(): Promise<void>
+}
+
+/** Payloads of the MQTT client's events. */
+export interface MqttClientEvents {
+  /** CONNACK arrived and every filter is subscribed again. */
+  open: { sessionPresent: boolean; reconnected: boolean }
+  /** Every message, whichever handler it goes to. */
+  message: MqttMessage
+  /** The link went down; `intentional` only after `end()`. */
+  close: { code: number; reason: CloseReason; intentional: boolean; message: string }
+  error: LongLinkError
+  reconnecting: { attempt: number; delay: number; reason: CloseReason }
+  state: { from: ConnectionState; to: ConnectionState; reason: TransitionReason }
+}
+
+/** An MQTT client over the plugin's own sockets. */
+export interface MqttClient {
+  readonly state: ConnectionState
+  /** True while the state is `open`. */
+  readonly connected: boolean
+  readonly clientId: string
+  /** The adapter in use. */
+  readonly platform: string
+  /**
+   * Connects; resolves on CONNACK once every filter is subscribed. Rejects with NOT_AUTHORIZED or CONNACK_REFUSED
+   * when the broker refuses (no retry loop unless the auth hook yields new credentials), CLOSED after `end()`,
+   * SOCKET_LIMIT, or RETRIES_EXHAUSTED.
+   */
+  connect(): Promise<void>
+  /**
+   * Adds a handler for a filter (`+`/`#` wildcards, `$share/group/...`). Several handlers may share a filter; only
+   * handlers whose filter matches a topic run. Throws INVALID_TOPIC at once; rejects with SUBSCRIBE_REFUSED.
+   */
+  subscribe(filter: string, handler: (message: MqttMessage) => void, options?: { qos?: 0 | 1 | 2 }): Promise<Subscription>
+  /** The first message on `filter` (subscribing if needed and cleaning up after); TIMEOUT after `timeout` ms (default 30000). */
+  waitFor(filter: string, options?: { timeout?: number; qos?: 0 | 1 | 2 }): Promise<MqttMessage>
+  /**
+   * Publishes; resolves when the QoS handshake completes (QoS 0: when written). Offline publishes wait in a bounded
+   * queue; QoS ≥ 1 ones are kept until acknowledged across reconnects. Throws INVALID_TOPIC at once for a wildcard.
+   */
+  publish(topic: string, payload: MqttPayload, options?: PublishOptions): Promise<void>
+  /** Ends on purpose: DISCONNECT (or a hard close with `force`), no reconnect; pending work rejects with CLOSED. */
+  end(force?: boolean): Promise<void>
+  on<K extends keyof MqttClientEvents>(event: K, handler: (payload: MqttClientEvents[K]) => void): () => void
+  off<K extends keyof MqttClientEvents>(event: K, handler?: (payload: MqttClientEvents[K]) => void): void
+}
