@@ -58,12 +58,17 @@ function loadCreateMqttClient(sandbox: MiniProgramSandbox): CreateMqttClient {
   return impl.createMqttClient
 }
 
-/** MQTT.js's ESM bundle turned into a file the WeChat wrapper can run (`export default X;` → `module.exports = X;`). */
+/**
+ * An ESM bundle turned into a file the WeChat wrapper can run: `export default X;` (MQTT.js's dist) or
+ * `export{X as default};` (esbuild's output, the vendored copy) becomes `module.exports = X;`.
+ */
 function asCommonJs(esmSource: string): string {
-  const exports = esmSource.match(/\bexport default\b/g) ?? []
-  expect(exports.length, 'one `export default` in the bundle').toBe(1)
-  expect(/^\s*(import|export)\s/m.test(esmSource.replace(/\bexport default\b/, '')), 'no other import/export').toBe(false)
-  return esmSource.replace(/\bexport default\b/, 'module.exports =')
+  const forms = [/\bexport default\b/g, /export\s*\{\s*([\w$]+)\s+as\s+default\s*\}\s*;?/g]
+  const found = forms.map((form) => (esmSource.match(form) ?? []).length)
+  expect(found[0] + found[1], 'one default export in the bundle').toBe(1)
+  const out = found[0] ? esmSource.replace(forms[0], 'module.exports =') : esmSource.replace(forms[1], 'module.exports = $1;')
+  expect(/^\s*(import|export)\s/m.test(out) || /(^|[;}])export\s*\{/.test(out), 'no other import/export').toBe(false)
+  return out
 }
 
 const cleanups: (() => unknown)[] = []

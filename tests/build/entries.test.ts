@@ -1,0 +1,28 @@
+/**
+ * The two entries stay apart: importing the core never loads MQTT.js, and the vendored MQTT.js is exactly what
+ * scripts/vendor-mqtt.mjs builds from the installed `mqtt` package.
+ */
+import { execFileSync } from 'node:child_process'
+import { resolve } from 'node:path'
+import { build } from 'esbuild'
+import { describe, expect, it } from 'vitest'
+
+const root = resolve(__dirname, '../..')
+
+async function bundle(entry: string): Promise<string> {
+  const result = await build({ entryPoints: [resolve(root, entry)], bundle: true, write: false, format: 'esm', minify: true, logLevel: 'silent' })
+  return result.outputFiles[0].text
+}
+
+describe('entries', () => {
+  it('the core entry carries no MQTT.js', async () => {
+    const core = await bundle('uni_modules/longlink-socket/js_sdk/index.ts')
+    expect(core).not.toMatch(/MqttClient|mqtt-packet|MQTTJS_VERSION|pingreq/)
+    const mqtt = await bundle('uni_modules/longlink-socket/js_sdk/mqtt.ts')
+    expect(mqtt).toMatch(/pingreq/)
+  })
+
+  it('the vendored MQTT.js matches a fresh build of the installed package', () => {
+    expect(() => execFileSync(process.execPath, ['scripts/vendor-mqtt.mjs', '--check'], { cwd: root, stdio: 'pipe' })).not.toThrow()
+  })
+})
