@@ -5,8 +5,9 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { benchCore } from './core'
+import { benchMqtt } from './mqtt'
 
-const suites: Record<string, () => Promise<unknown>> = { core: benchCore }
+const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt }
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => a in suites)
