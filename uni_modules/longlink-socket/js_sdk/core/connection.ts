@@ -9,13 +9,13 @@ import type {
   SendData,
   TransitionReason,
 } from '../types'
-import { backoffDelay } from './backoff'
+import { backoffDelay, nextStep } from './backoff'
 import { isArrayBuffer, isView, toWire, wireLength } from './bytes'
 import { Emitter } from './emitter'
 import { Heartbeat } from './heartbeat'
 import { watchLifecycle } from './lifecycle'
 import { redactHeaders, redactUrl, toLogFn } from './log'
-import { checkHeader, resolveOptions } from './options'
+import { checkHeader, resolveOptions, withQuery } from './options'
 import { SendQueue } from './queue'
 
 /** How long `close()` waits for the platform to confirm before it calls the link closed anyway. */
@@ -67,10 +67,6 @@ function encode(data: SendData): WireData {
   }
 }
 
-function withQuery(url: string, query: Record<string, string | number | boolean> | undefined): string {
-  const pairs = Object.keys(query || {}).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(String(query![k]))}`)
-  return pairs.length ? url + (url.includes('?') ? '&' : '?') + pairs.join('&') : url
-}
 
 type Timer = ReturnType<typeof setTimeout> | undefined
 
@@ -221,19 +217,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
    */
   function down(reason: CloseReason, closed?: { code: number; message: string }, error?: LongLinkError): void {
     detach()
-    let to: ConnectionState = 'reconnecting'
-    let because: TransitionReason = reason
-    let stopError: LongLinkError | undefined
-    if (!policy) {
-      to = 'closed'
-      stopError = error || fail('CLOSED', `link lost (${reason}), reconnect off`)
-    } else if (hidden || networkDown) {
-      to = 'offline'
-    } else if (attempt >= policy.maxRetries) {
-      to = 'closed'
-      because = 'retries-exhausted'
-      stopError = fail('RETRIES_EXHAUSTED', `gave up after ${attempt} retries`, error)
-    }
+    const { to, because, stopError } = nextStep(policy, attempt, hidden || networkDown, reason, error)
     if (stopError) stop(stopError)
     transition(to, because)
     if (closed) emit('close', { code: closed.code, reason, intentional: false, message: closed.message })

@@ -128,3 +128,9 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
     queueMax: top.queueMax,
   }
 }
+
+/** The URL with `query` appended (the auth hook's fresh parameters for one attempt). */
+export function withQuery(url: string, query: Record<string, string | number | boolean> | undefined): string {
+  const pairs = Object.keys(query || {}).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(String(query![k]))}`)
+  return pairs.length ? url + (url.includes('?') ? '&' : '?') + pairs.join('&') : url
+}

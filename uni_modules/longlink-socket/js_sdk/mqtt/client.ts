@@ -1,9 +1,9 @@
 import { resolveAdapter } from '../adapters/resolve'
-import { backoffDelay } from '../core/backoff'
+import { backoffDelay, nextStep } from '../core/backoff'
 import { Emitter } from '../core/emitter'
 import { watchLifecycle } from '../core/lifecycle'
 import { redactHeaders, redactUrl, toLogFn } from '../core/log'
-import { checkHeader, resolveOptions } from '../core/options'
+import { checkHeader, resolveOptions, withQuery } from '../core/options'
 import { fail, LongLinkError, messageOf } from '../errors'
 import type { TransportRequest } from '../transport'
 import type { CloseReason, ConnectionState, TransitionReason } from '../types'
@@ -45,10 +45,6 @@ function toPayload(payload: MqttPayload): string | Uint8Array {
   throw fail('INVALID_DATA', `cannot publish ${payload === null ? 'null' : typeof payload}`)
 }
 
-function withQuery(url: string, query: Record<string, string | number | boolean> | undefined): string {
-  const pairs = Object.keys(query || {}).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(String(query![k]))}`)
-  return pairs.length ? url + (url.includes('?') ? '&' : '?') + pairs.join('&') : url
-}
 
 function qosOf(value: unknown): 0 | 1 | 2 {
   if (value === undefined) return 0
@@ -339,18 +335,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
   function down(reason: CloseReason, closed?: { code: number; message: string }, error?: LongLinkError): void {
     generation++
     clearTimeout(uptimeTimer)
-    let to: ConnectionState = 'reconnecting'
-    let because: TransitionReason = reason
-    let stopError: LongLinkError | undefined
-    if (!policy) {
-      to = 'closed'
-      stopError = error || fail('CLOSED', `link lost (${reason}), reconnect off`)
-    } else if (hidden || networkDown) to = 'offline'
-    else if (attempt >= policy.maxRetries) {
-      to = 'closed'
-      because = 'retries-exhausted'
-      stopError = fail('RETRIES_EXHAUSTED', `gave up after ${attempt} retries`, error)
-    }
+    const { to, because, stopError } = nextStep(policy, attempt, hidden || networkDown, reason, error)
     if (stopError) stop(stopError)
     transition(to, because)
     if (closed) emit('close', { code: closed.code, reason, intentional: false, message: closed.message })
