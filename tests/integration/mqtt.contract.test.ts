@@ -406,6 +406,77 @@ describe('MQTT across platforms (aedes)', () => {
     }
   })
 
+  it('subscribes made before connect() resolve once connected, and messages flow', async () => {
+    const sim = createWxSimulator()
+    const c = createMqttClient({ url: broker.url, platform: sim as never })
+    try {
+      const got: string[] = []
+      const early = c.subscribe('early/t', (m) => got.push(m.text()), { qos: 1 })
+      await c.connect()
+      const subscription = await early
+      expect(subscription).toMatchObject({ filter: 'early/t', qos: 1 })
+      await broker.publish('early/t', 'hello', { qos: 1 })
+      await until(() => got.length === 1, 3000, 'the message')
+    } finally {
+      await c.end()
+      sim.dispose()
+    }
+  })
+
+  it('connects again after end()', async () => {
+    const sim = createWxSimulator()
+    const c = createMqttClient({ url: broker.url, platform: sim as never })
+    try {
+      await c.connect()
+      await c.end()
+      await c.connect()
+      const got = c.waitFor('again/t', { timeout: 3000 })
+      await sleep(50)
+      await broker.publish('again/t', 'yes', { qos: 1 })
+      expect((await got).text()).toBe('yes')
+    } finally {
+      await c.end()
+      sim.dispose()
+    }
+  })
+
+  it('publishes the will when the link dies without DISCONNECT', async () => {
+    const sim = createWxSimulator()
+    const watcher = await peer(broker.url, 4)
+    await watcher.subscribeAsync('wills/#', { qos: 1 })
+    const will = new Promise<string>((resolve) => watcher.on('message', (_t, p) => resolve(p.toString())))
+    const c = createMqttClient({ url: broker.url, platform: sim as never, will: { topic: 'wills/r1', payload: { gone: 'r1' }, qos: 1 } })
+    try {
+      await c.connect()
+      await c.end(true) // a hard close: no DISCONNECT, so the broker publishes the will
+      expect(JSON.parse(await will)).toEqual({ gone: 'r1' })
+    } finally {
+      sim.dispose()
+      await watcher.endAsync(true)
+    }
+  })
+
+  it('pauses in the background and reconnects at once on show', async () => {
+    const sim = createWxSimulator({ killOnHide: true, backgroundKillMs: 100 })
+    const c = createMqttClient({ url: broker.url, platform: sim as never, reconnect: { min: 5000, max: 10_000 } })
+    try {
+      const got: string[] = []
+      await c.connect()
+      await c.subscribe('bg/t', (m) => got.push(m.text()))
+      sim.hide()
+      await until(() => c.state === 'offline', 3000, 'offline after the background kill')
+      const started = Date.now()
+      sim.show()
+      await until(() => c.state === 'open', 3000, 'open again')
+      expect(Date.now() - started).toBeLessThan(2500)
+      await broker.publish('bg/t', 'back', { qos: 1 })
+      await until(() => got.length === 1, 3000, 'a message after show')
+    } finally {
+      await c.end()
+      sim.dispose()
+    }
+  })
+
   it('a refused SUBACK rejects with SUBSCRIBE_REFUSED', async () => {
     const sim = createWxSimulator()
     const c = createMqttClient({ url: broker.url, platform: sim as never })

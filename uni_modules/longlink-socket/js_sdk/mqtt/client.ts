@@ -109,6 +109,8 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
   let attempt = 0
   let linksOpened = 0
   let started = false
+  /** The next attempt begins a new session (first connect, or connect after end()). */
+  let freshSession = true
   let hidden = false
   let networkDown = false
   /** Why we are about to drop the link ourselves (network lost, app hidden), so its close is told right. */
@@ -176,7 +178,14 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
           if (!started) {
             started = true
             client.connect()
-          } else client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore })
+          } else if (freshSession) {
+            // After end() MQTT.js has closed its stores: a new session starts with new ones.
+            client.reconnect()
+          } else {
+            // Within a session the stores carry unacknowledged QoS ≥ 1 publishes across the reconnect.
+            client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore })
+          }
+          freshSession = false
         },
         (error) => mine === generation && down('error', undefined, fail('AUTH_FAILED', `auth hook failed: ${messageOf(error)}`, error)),
       )
@@ -432,6 +441,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       const ready = new Promise<void>((resolve, reject) => connectWaiters.push({ resolve, reject }))
       if (state === 'idle' || state === 'closed') {
         attempt = linksOpened = 0
+        freshSession = true
         stopWatching = watchLifecycle(adapter.lifecycle, {
           network(online) {
             if (!online && !networkDown) {
