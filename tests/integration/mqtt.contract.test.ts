@@ -11,7 +11,7 @@ import { createMqttClient, type MqttClient, type MqttClientOptions, type MqttMes
 import { hasMosquitto, startAedes, startMosquitto, type AedesBroker, type MosquittoBroker } from '../support/brokers'
 import { startFaultProxy } from '../support/fault-proxy'
 import { createUniSimulator, createWxSimulator } from '../support/socket-task-sim'
-import { sleep } from '../support/wait'
+import { sleep, until } from '../support/wait'
 
 type Sim = ReturnType<typeof createWxSimulator>
 
@@ -52,13 +52,6 @@ function collect(): { messages: MqttMessage[]; handler: (m: MqttMessage) => void
   return { messages, handler: (m) => messages.push(m) }
 }
 
-async function until(check: () => unknown, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 describe.each(brokers)('MQTT over $name', (fixture) => {
   let broker: Awaited<ReturnType<BrokerFixture['start']>>

@@ -18,6 +18,7 @@ import {
 } from './socket-task-sim'
 import { startFaultProxy, type FaultProxy } from './fault-proxy'
 import { startTestServer, type TestServer } from './test-server'
+import { until } from './wait'
 
 /** Everything a test started, torn down in afterEach so no socket or timer outlives a test. */
 const cleanups: Array<() => unknown> = []
@@ -73,14 +74,6 @@ const closed = (task: SimSocketTask) => next<SocketCloseResult>((cb) => task.onC
 const errored = (task: SimSocketTask) => next<SocketErrorResult>((cb) => task.onError(cb), 2000, 'onError')
 const message = (task: SimSocketTask) => next<SocketMessageResult>((cb) => task.onMessage(cb), 2000, 'onMessage')
 
-/** Polls `pred` until true, bounded. */
-async function until(pred: () => boolean, timeoutMs = 2000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 /** Resolves with a callback-style API result, bounded. */
 function callback(invoke: (cbs: { fail: (r: CallbackResult) => void; success: (r: CallbackResult) => void }) => void) {

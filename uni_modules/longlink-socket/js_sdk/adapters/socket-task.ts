@@ -56,13 +56,26 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
         if (head >= pending.length) pending.length = head = 0
         if (resolve) error ? reject(error as never) : resolve()
       }
+      // One executor per link (not per send) hands each new promise's resolve/reject over without a closure.
+      let resolveNext: (value?: never) => void
+      let rejectNext: (value?: never) => void
+      const capture = (resolve: () => void, reject: (error: LongLinkError) => void) => {
+        resolveNext = resolve
+        rejectNext = reject as unknown as (value?: never) => void
+      }
       const sent = () => settle()
       const failed = (res: unknown) => settle(failure(res, 'SEND_FAILED', 'send failed'))
       return {
         send(data) {
           const promise = new Promise<void>(capture)
-          pending.push(captured[0], captured[1])
-          task.send({ data: toWire(data), success: sent, fail: failed })
+          pending.push(resolveNext, rejectNext)
+          try {
+            task.send({ data: toWire(data), success: sent, fail: failed })
+          } catch (error) {
+            // A host that throws instead of calling `fail` will not call back either: take the entry back out.
+            pending.length -= 2
+            rejectNext(failure(error, 'SEND_FAILED', 'send threw') as never)
+          }
           return promise
         },
         close(code, reason) {
@@ -75,15 +88,6 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       }
     },
   }
-}
-
-/** The resolve/reject pair of the promise `capture` last ran for. */
-const captured: ((value?: never) => void)[] = []
-
-/** A shared Promise executor: hands out the new promise's resolve and reject without a closure per call. */
-function capture(resolve: () => void, reject: (error: LongLinkError) => void): void {
-  captured[0] = resolve
-  captured[1] = reject as unknown as (value?: never) => void
 }
 
 /** A platform failure as a LongLinkError; the socket limit gets its own code whichever callback reports it. */
