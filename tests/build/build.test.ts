@@ -23,7 +23,9 @@ describe('host project builds', () => {
     expect(app.pages).toContain('pages/index/index')
     expect(JSON.parse(readFileSync(join(out, 'project.config.json'), 'utf8')).appid).toBeTruthy()
     const sdk = join(out, 'uni_modules/longlink-socket/js_sdk')
-    expect(existsSync(join(sdk, 'core/connection.js'))).toBe(true)
+    // The demo pages use the MQTT entry and its composables, which bring the shared core pieces along.
+    for (const file of ['mqtt/client.js', 'vue-mqtt.js', 'core/backoff.js', 'adapters/socket-task.js']) expect(existsSync(join(sdk, file)), file).toBe(true)
+    expect(app.pages).toContain('pages/ride/ride')
     expect(readFileSync(join(sdk, 'errors.js'), 'utf8')).toContain('LongLinkError')
     // Conditional compilation keeps the browser adapter out of the mini-program bundle.
     expect(existsSync(join(sdk, 'adapters/web.js'))).toBe(false)

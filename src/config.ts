@@ -1,0 +1,20 @@
+/**
+ * Where the demo backend is. On H5 the page is served by the backend itself, so its origin is the backend; the
+ * mini-program build talks to the local backend of `npm run demo` (turn off the domain check in WeChat DevTools).
+ */
+const LOCAL_BACKEND = 'http://127.0.0.1:8090'
+
+declare const location: { origin?: string; protocol?: string } | undefined
+
+/** The backend's HTTP origin, e.g. `http://127.0.0.1:8090`. */
+export function backendOrigin(): string {
+  // #ifdef H5
+  if (typeof location !== 'undefined' && location && location.origin && /^https?:/.test(location.protocol || '')) return location.origin
+  // #endif
+  return LOCAL_BACKEND
+}
+
+/** The broker's WebSocket URL next to the backend (`/mqtt` on the same host and port). */
+export function mqttUrl(origin = backendOrigin()): string {
+  return `${origin.replace(/^http/, 'ws')}/mqtt`
+}
