@@ -3,6 +3,7 @@
 #   - mosquitto: a real MQTT broker (3.1.1 + 5, websockets built in) started by tests/support/brokers.ts
 #     with its own config, ports and temp dir. Debian's package also ships mosquitto_passwd.
 #   - chromium: headless browser for the H5 tests (driven by playwright-core, executablePath /usr/bin/chromium).
+#   - fonts-wqy-microhei: a CJK font, so the demo's Chinese labels render in the browser screenshots.
 # The package's own system broker (port 1883 from /etc/mosquitto/mosquitto.conf) is never left running:
 # service starts are blocked during the install and any daemon that got started anyway is stopped.
 set -euo pipefail
@@ -21,11 +22,12 @@ fi
 declare -A WANT=(
   [mosquitto]=/usr/sbin/mosquitto
   [chromium]=/usr/bin/chromium
+  [fonts-wqy-microhei]=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 )
 
 missing=()
-for pkg in mosquitto chromium; do
-  if [ ! -x "${WANT[$pkg]}" ] || ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
+for pkg in mosquitto chromium fonts-wqy-microhei; do
+  if [ ! -e "${WANT[$pkg]}" ] || ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
 done
 # mosquitto_passwd comes with the mosquitto package on Debian 12; mosquitto-clients only if a distro split it off.
 if [ -x /usr/sbin/mosquitto ] && ! command -v mosquitto_passwd >/dev/null 2>&1 \
