@@ -7,7 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type net from 'node:net'
 import path from 'node:path'
 import { createAdmin, createMetrics, type Admin, type AdminStats } from './admin'
-import { createBikeService, type BikeService, type Bus } from './bikes'
+import { createBikeService, type BikeService, type Bus, type Hold } from './bikes'
 import { connectExternalBus, createEmbeddedBroker, type EmbeddedBroker } from './broker'
 import { loadConfig, type BackendConfig } from './config'
 import { ApiError, sendError, sendJson } from './http'
@@ -119,7 +119,7 @@ interface Instance {
   close(): Promise<void>
 }
 
-async function startInstance(config: BackendConfig, logger: Logger, tokens: TokenService): Promise<Instance> {
+async function startInstance(config: BackendConfig, logger: Logger, tokens: TokenService, holds: Map<string, Hold>): Promise<Instance> {
   const startedAt = Date.now()
   const metrics = createMetrics()
   let admin: Admin | undefined
@@ -136,7 +136,7 @@ async function startInstance(config: BackendConfig, logger: Logger, tokens: Toke
     bus = broker.bus
   }
   const mqttUrlFor = (req: IncomingMessage): string => external ?? `ws://${req.headers.host ?? `${config.host}:${config.port}`}/mqtt`
-  bikes = createBikeService({ config, tokens, bus, logger, mqttUrl: mqttUrlFor })
+  bikes = createBikeService({ config, tokens, bus, logger, mqttUrl: mqttUrlFor, holds })
   const service = bikes
 
   const stats = (): AdminStats => ({
@@ -227,7 +227,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
   const config = loadConfig(options.env ?? process.env, options.config)
   const logger = options.logger ?? createLogger()
   const tokens = createTokenService(config.tokenSecret)
-  let instance = await startInstance(config, logger, tokens)
+  const holds = new Map<string, Hold>()
+  let instance = await startInstance(config, logger, tokens, holds)
   const fixedPort = instance.port
   let closed = false
   const hostForUrl = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
@@ -252,7 +253,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
     async restart() {
       if (closed) throw new Error('backend is closed')
       await instance.close()
-      instance = await startInstance({ ...config, port: fixedPort }, logger, tokens)
+      instance = await startInstance({ ...config, port: fixedPort }, logger, tokens, holds)
     },
     async close() {
       if (closed) return

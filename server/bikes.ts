@@ -38,7 +38,7 @@ export interface Bus {
 
 export type HoldStatus = 'reserved' | 'unlocking' | 'riding'
 
-interface Hold {
+export interface Hold {
   bike: string
   rider: string
   status: HoldStatus
@@ -89,6 +89,8 @@ export interface BikeServiceDeps {
   /** URL the app should use for MQTT, given the request (for `GET /api/config`). */
   mqttUrl(req: IncomingMessage): string
   now?: () => number
+  /** Where reservations and rides are kept; shared across restarts of one backend. */
+  holds?: Map<string, Hold>
 }
 
 export function fareFor(durationMs: number, farePerMinute: number): number {
@@ -99,7 +101,9 @@ export function fareFor(durationMs: number, farePerMinute: number): number {
 export function createBikeService(deps: BikeServiceDeps): BikeService {
   const { config, tokens, bus, logger } = deps
   const now = deps.now ?? Date.now
-  const byBike = new Map<string, Hold>()
+  // Holds live outside the service when the backend passes them in, so a restart of the HTTP server and the broker
+  // keeps every reservation and ride (a rider restarting mid-ride can still lock).
+  const byBike = deps.holds ?? new Map<string, Hold>()
   const listeners: (() => void)[] = []
   let closed = false
   const changed = (): void => listeners.forEach((l) => l())
@@ -269,7 +273,10 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     close() {
       closed = true
       for (const h of byBike.values()) if (h.timer) clearTimeout(h.timer)
-      byBike.clear()
+      if (!deps.holds) return byBike.clear()
+      // Shared holds outlive this service: reservations and rides stay; an unlock cut short by the restart is
+      // dropped (its message can no longer be sent) and the rider simply asks again.
+      for (const [bike, h] of byBike) if (h.status === 'unlocking') byBike.delete(bike)
     },
   }
   return service

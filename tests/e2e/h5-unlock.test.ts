@@ -1,6 +1,7 @@
 /**
  * The demo in a real browser: Debian's Chromium, driven by playwright-core, against the H5 build served by the demo
- * backend. Log in, unlock, see "unlocked", ride, lock, see the summary. Screenshots of each step go to
+ * backend. Log in, unlock, see "unlocked", ride, restart the backend mid-ride and watch the indicator go to
+ * reconnecting and back, lock, see the summary. Screenshots of each step go to
  * tests/.artifacts/ (git-ignored).
  */
 import { execFile } from 'node:child_process'
@@ -41,7 +42,7 @@ afterAll(async () => {
 })
 
 describe('H5 demo in Chromium', () => {
-  it('unlocks, rides and locks', async () => {
+  it('unlocks, rides through a backend restart, and locks', async () => {
     await page.goto(backend.url)
     await page.locator('[data-test="unlock"]').waitFor({ timeout: 15_000 })
     await shot('1-unlock-page')
@@ -49,9 +50,17 @@ describe('H5 demo in Chromium', () => {
     await page.locator('[data-test="indicator"]').waitFor({ timeout: 15_000 })
     await expect.poll(() => page.locator('[data-test="indicator"]').innerText(), { timeout: 10_000 }).toContain('Online')
     await shot('2-riding')
+    // The backend restarts mid-ride: the indicator goes to reconnecting, then back online by itself.
+    const indicator = page.locator('[data-test="indicator"]')
+    await backend.restart()
+    await expect.poll(() => indicator.innerText(), { timeout: 5_000, interval: 20 }).toContain('Reconnecting')
+    await shot('3-reconnecting')
+    await expect.poll(() => indicator.innerText(), { timeout: 15_000 }).toContain('Online')
     await page.locator('[data-test="lock"]').click()
-    await page.locator('[data-test="summary"]').waitFor({ timeout: 10_000 })
+    await page.locator('[data-test="summary"], [data-test="problem"]').first().waitFor({ timeout: 10_000 })
+    const problem = page.locator('[data-test="problem"]')
+    expect(await problem.count(), (await problem.count()) ? await problem.innerText() : '').toBe(0)
     expect(await page.locator('[data-test="summary"]').innerText()).toContain('B42')
-    await shot('3-summary')
+    await shot('4-summary')
   }, 60_000)
 })
