@@ -45,6 +45,11 @@ function call<T>(method: 'GET' | 'POST', path: string, body?: unknown, token?: s
   })
 }
 
+/** Where the app's MQTT client should connect: the embedded broker, or the external one of `BROKER_URL`. */
+export function brokerConfig(): Promise<{ mqttUrl: string }> {
+  return call<{ mqttUrl: string }>('GET', '/api/config')
+}
+
 /** Logs in as a demo rider; the token also logs the MQTT client in. */
 export function login(rider: string): Promise<Session> {
   return call<Session>('POST', '/api/login', { rider })

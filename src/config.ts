@@ -4,6 +4,9 @@
  */
 const LOCAL_BACKEND = 'http://127.0.0.1:8090'
 
+/** Storage key that points the mini-program at another backend (a LAN IP for a phone) without a rebuild. */
+export const BACKEND_KEY = 'longlink:backend'
+
 declare const location: { origin?: string; protocol?: string } | undefined
 
 /** The backend's HTTP origin, e.g. `http://127.0.0.1:8090`. */
@@ -11,10 +14,18 @@ export function backendOrigin(): string {
   // #ifdef H5
   if (typeof location !== 'undefined' && location && location.origin && /^https?:/.test(location.protocol || '')) return location.origin
   // #endif
+  // #ifndef H5
+  try {
+    const custom = uni.getStorageSync(BACKEND_KEY)
+    if (typeof custom === 'string' && /^https?:\/\//.test(custom)) return custom.replace(/\/$/, '')
+  } catch {
+    // No storage here: the local default.
+  }
+  // #endif
   return LOCAL_BACKEND
 }
 
-/** The broker's WebSocket URL next to the backend (`/mqtt` on the same host and port). */
+/** The broker's WebSocket URL next to the backend (`/mqtt` on the same host and port), when the backend does not say. */
 export function mqttUrl(origin = backendOrigin()): string {
   return `${origin.replace(/^http/, 'ws')}/mqtt`
 }

@@ -3,7 +3,7 @@
  * topic, only then ask the backend to unlock, wait for the message, end the client.
  */
 import { createMqttClient, LongLinkError, type MqttClientOptions, type MqttMessage } from '@/uni_modules/longlink-socket/js_sdk/mqtt'
-import { login, reserve, unlock, type Session } from './bike-api'
+import { brokerConfig, login, reserve, unlock, type Session } from './bike-api'
 import { mqttUrl } from './config'
 
 export type UnlockStep = 'login' | 'connecting' | 'subscribed' | 'requested' | 'unlocked'
@@ -11,6 +11,8 @@ export type UnlockStep = 'login' | 'connecting' | 'subscribed' | 'requested' | '
 export interface UnlockResult {
   session: Session
   message: MqttMessage
+  /** The broker the flow used, for the ride page to use too. */
+  mqttUrl: string
 }
 
 /** Runs the flow for `rider` and `bike`, reporting each step; rejects with a BikeApiError or a LongLinkError. */
@@ -24,7 +26,8 @@ export async function runUnlockFlow(
   const session = await login(rider)
   await reserve(session, bike)
   onStep('connecting')
-  const client = createMqttClient({ url: mqttUrl(), username: rider, password: session.token, keepalive: 30, reconnect: { maxRetries: 3 }, ...extra })
+  const { mqttUrl: url } = await brokerConfig().catch(() => ({ mqttUrl: mqttUrl() }))
+  const client = createMqttClient({ url, username: rider, password: session.token, keepalive: 30, reconnect: { maxRetries: 3 }, ...extra })
   try {
     await client.connect()
     let received!: (message: MqttMessage) => void
@@ -42,7 +45,7 @@ export async function runUnlockFlow(
       }),
     ]).finally(() => clearTimeout(timer))
     onStep('unlocked')
-    return { session, message }
+    return { session, message, mqttUrl: url }
   } finally {
     await client.end().catch(() => {})
   }
