@@ -56,6 +56,13 @@ describe('H5 demo in Chromium', () => {
     await expect.poll(() => indicator.innerText(), { timeout: 5_000, interval: 20 }).toContain('Reconnecting')
     await shot('3-reconnecting')
     await expect.poll(() => indicator.innerText(), { timeout: 15_000 }).toContain('Online')
+    // The admin page, live over the plugin's own transport, sees this rider online and the ride active.
+    const admin = await browser.newPage({ viewport: { width: 1024, height: 640 } })
+    await admin.goto(`${backend.url}/admin`)
+    await expect.poll(() => admin.locator('#online').innerText(), { timeout: 10_000 }).toBe('1')
+    await expect.poll(() => admin.locator('#rides').innerText(), { timeout: 10_000 }).toBe('1')
+    await admin.screenshot({ path: join(shots, 'admin.png') })
+    await admin.close()
     await page.locator('[data-test="lock"]').click()
     await page.locator('[data-test="summary"], [data-test="problem"]').first().waitFor({ timeout: 10_000 })
     const problem = page.locator('[data-test="problem"]')
