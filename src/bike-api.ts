@@ -19,14 +19,9 @@ export interface Session {
   expiresAt: number
 }
 
-export interface RideSummary {
-  bike: string
-  rider: string
-  startedAt: number
-  endedAt: number
-  durationMs: number
-  fare: number
-}
+/** The ride summary as the backend sends it (one definition, shared with the server). */
+export type { RideSummary } from '@/server/bikes'
+import type { RideSummary } from '@/server/bikes'
 
 function call<T>(method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<T> {
   return new Promise((resolve, reject) => {
