@@ -133,7 +133,7 @@ export function createAdmin(opts: { stats: () => AdminStats; logger: Logger; roo
         logger.error('admin.bundle.failed', { error: err })
       }
     },
-    handle(req, res, url) {
+    handle(_req, res, url) {
       const p = url.pathname
       if (p === '/admin' || p === '/admin/') {
         const body = ADMIN_HTML

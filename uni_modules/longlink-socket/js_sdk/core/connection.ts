@@ -1,4 +1,4 @@
-import { fail, messageOf, type ErrorCode, type LongLinkError } from '../errors'
+import { fail, messageOf, type LongLinkError } from '../errors'
 import type { Adapter, Transport, TransportRequest, WireData } from '../transport'
 import type {
   CloseReason,
