@@ -5,6 +5,32 @@ import type { Adapter, SocketHost, SocketTaskLike } from '../transport'
 /** WeChat says `connectSocket:fail exceed max task count` at the limit; other hosts word it alike. */
 const LIMIT_MESSAGE = /exceed|max.*(task|socket|count|connect)|limit|too many/i
 
+/**
+ * Sends that share one settlement: those made before the platform's first answer to any of them. The platform
+ * answers sends one by one in call order; the batch settles once every answer is in. Why not one `new Promise` per
+ * send: in a burst every send stays pending until the platform answers, and a promise with its own resolve and
+ * reject functions is four objects to keep and then collect; here a send is one `then` on its batch, and each send
+ * still gets its own outcome.
+ */
+interface Batch {
+  done: Promise<Batch>
+  resolve(batch: Batch): void
+  /** Failed sends' errors by their number in the batch (successes leave a hole). */
+  errors: (LongLinkError | undefined)[]
+  sends: number
+  /** Answers in so far; once settled, counted back down as outcomes are handed out. */
+  answered: number
+}
+
+/**
+ * One send's reaction to its settled batch. Reactions run in the order they were added, so the n-th to run is the
+ * n-th send: with `answered` counting down from `sends`, `sends - answered` is its number.
+ */
+function outcome(batch: Batch): void {
+  const error = batch.errors[batch.sends - batch.answered--]
+  if (error) throw error
+}
+
 function isTask(value: unknown): value is SocketTaskLike {
   return !!value && typeof (value as SocketTaskLike).onOpen === 'function' && typeof (value as SocketTaskLike).send === 'function'
 }
@@ -36,7 +62,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       // With callbacks passed every host returns a task; anything else can never open (its `fail` may follow).
       if (!isTask(result)) {
         events.onError(fail('CONNECT_FAILED', `${name}.connectSocket gave no SocketTask`))
-        return { send: () => Promise.reject(failure('socket not open', 'SEND_FAILED', 'send failed')), close: () => {} }
+        return { send: () => Promise.reject(fail('SEND_FAILED', 'no SocketTask')), close: () => {} }
       }
       const task = result
       task.onOpen(() => events.onOpen())
@@ -44,39 +70,37 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       task.onClose((res) => events.onClose(res && typeof res.code === 'number' ? res.code : 1006, String((res && res.reason) || '')))
       // Some hosts (WeChat DevTools, Android) report the socket limit through onError rather than fail.
       task.onError((res) => events.onError(failure(res, 'SOCKET_ERROR', 'socket error')))
-      // A task reports send results in call order, so one pair of callbacks and a FIFO of the pending promises'
-      // resolve/reject pairs serve every send: no closure per message, which a busy link feels (see bench/).
-      const pending: ((value?: never) => void)[] = []
-      let head = 0
-      const settle = (error?: LongLinkError) => {
-        const resolve = pending[head]
-        const reject = pending[head + 1]
-        pending[head] = pending[head + 1] = undefined as never
-        head += 2
-        if (head >= pending.length) pending.length = head = 0
-        if (resolve) error ? reject(error as never) : resolve()
+      // A task answers sends in call order, so one pair of callbacks serves every send of the link.
+      const waiting: Batch[] = []
+      let open: Batch | undefined
+      const answer = (error?: LongLinkError) => {
+        const oldest = waiting[0]
+        // An answer no send waits for (a host answering twice) has nobody to go to.
+        if (!oldest) return
+        // Sends made from now on wait in a new batch, so answers keep coming to settle this one.
+        if (oldest === open) open = undefined
+        if (error) oldest.errors[oldest.answered] = error
+        if (++oldest.answered >= oldest.sends) waiting.shift(), oldest.resolve(oldest)
       }
-      // One executor per link (not per send) hands each new promise's resolve/reject over without a closure.
-      let resolveNext: (value?: never) => void
-      let rejectNext: (value?: never) => void
-      const capture = (resolve: () => void, reject: (error: LongLinkError) => void) => {
-        resolveNext = resolve
-        rejectNext = reject as unknown as (value?: never) => void
-      }
-      const sent = () => settle()
-      const failed = (res: unknown) => settle(failure(res, 'SEND_FAILED', 'send failed'))
+      const sent = () => answer()
+      const failed = (res: unknown) => answer(failure(res, 'SEND_FAILED', 'send failed'))
       return {
         send(data) {
-          const promise = new Promise<void>(capture)
-          pending.push(resolveNext, rejectNext)
+          let batch = open
+          if (!batch) {
+            waiting.push((batch = open = { errors: [], sends: 0, answered: 0 } as unknown as Batch))
+            batch.done = new Promise((resolve) => (batch!.resolve = resolve))
+          }
+          // Counted before the call: some hosts (uni on H5) answer from inside task.send.
+          batch.sends++
           try {
             task.send({ data: toWire(data), success: sent, fail: failed })
           } catch (error) {
-            // A host that throws instead of calling `fail` will not call back either: take the entry back out.
-            pending.length -= 2
-            rejectNext(failure(error, 'SEND_FAILED', 'send threw') as never)
+            // A host that throws instead of calling `fail` will not answer this send: it leaves the batch.
+            batch.sends--
+            return Promise.reject(failure(error, 'SEND_FAILED', 'send threw'))
           }
-          return promise
+          return batch.done.then(outcome)
         },
         close(code, reason) {
           try {

@@ -42,7 +42,8 @@ export interface Connection {
   /**
    * Sends a string, ArrayBuffer, ArrayBufferView (exactly its bytes) or plain object (as JSON). While the link
    * is not open the message waits, in order, in the queue (QUEUE_FULL when it is full). Resolves when the
-   * platform accepted the message; rejects with INVALID_DATA, QUEUE_FULL, CLOSED or SEND_FAILED.
+   * platform accepted the message (sends made together settle together, once the platform answered them all);
+   * rejects with INVALID_DATA, QUEUE_FULL, CLOSED or SEND_FAILED.
    */
   send(data: SendData): Promise<void>
   /**
@@ -83,6 +84,8 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   const emit = emitter.emit.bind(emitter)
   const hb = options.heartbeat
   const heartbeat = hb && new Heartbeat(hb.interval, hb.timeout, { ping: sendPing, dead: linkDead })
+  // Read once: on the message path a local is cheaper than a property of an object each connection shapes anew.
+  const isPong = hb && hb.isPong
   const policy = options.reconnect
   const counters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0, rtt: undefined as number | undefined }
 
@@ -177,7 +180,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
     if (heartbeat) {
       let pong = false
       try {
-        pong = hb!.isPong(data)
+        pong = isPong!(data)
       } catch (error) {
         report(fail('HANDLER_ERROR', 'heartbeat.pong threw', error))
       }

@@ -50,15 +50,9 @@ export class Heartbeat {
     return rtt
   }
 
-  /** Verify the link now (after a network change or a return from background): ping, and expect life within `timeout`. */
-  check(): void {
-    this.sendPing()
-  }
-
   /** Stops the timer. */
   stop(): void {
     clearTimeout(this.timer)
-    this.timer = undefined
   }
 
   private arm(delay: number): void {
@@ -75,10 +69,11 @@ export class Heartbeat {
     }
     const silence = now - this.lastInbound
     if (silence < this.interval) this.arm(this.interval - silence)
-    else this.sendPing()
+    else this.check()
   }
 
-  private sendPing(): void {
+  /** Verify the link now (after a network change or a return from background): ping, and expect life within `timeout`. */
+  check(): void {
     this.pingSentAt = Date.now()
     this.inboundAtPing = this.inbound
     this.arm(this.timeout)
