@@ -159,7 +159,6 @@ async function throughputAt(url: string, window: number, longLived: boolean) {
     ratio: round(median(overRaw), 3),
     ratioRange: [round(Math.min(...overRaw), 3), round(Math.max(...overRaw), 3)],
     ratioOverBareSocketTask: round(median(overTask), 3),
-    bestOverBestRaw: round(Math.max(...rates.connection) / Math.max(...rates.raw), 3),
   }
 }
 
