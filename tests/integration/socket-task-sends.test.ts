@@ -1,6 +1,6 @@
 /**
- * Send outcomes of the SocketTask adapter on real sockets (wx and uni simulators over `ws`): a burst that the link
- * cuts off midway gives each send its own result, and what was accepted arrives, in order.
+ * Send outcomes of the SocketTask adapter on real sockets (wx and uni simulators over `ws`): a large burst resolves
+ * once the platform accepted it and arrives in order; sends made before a close resolve, sends after it reject.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createSocketTaskAdapter, ErrorCode, type Transport } from '../../uni_modules/longlink-socket/js_sdk/index'

@@ -1,7 +1,8 @@
 /**
- * Send results of the SocketTask adapter: every send's promise gets its own outcome, in call order, however the
- * host answers (later, at once from inside `send`, by throwing, twice). The host here is scripted so each case can
- * pick the answers; the same adapter runs on real sockets in the contract suite.
+ * Send results of the SocketTask adapter: sends made in one turn settle together, once the host answered them all,
+ * and fail together if it refused any; sends of other turns, or after a close, keep their own fate. The host here is
+ * scripted so each case can pick the answers (later, at once from inside `send`, by throwing, twice); the same
+ * adapter runs on real sockets in tests/integration/socket-task-sends.test.ts.
  */
 import { describe, expect, it } from 'vitest'
 import { createSocketTaskAdapter, ErrorCode, type Transport } from '../../uni_modules/longlink-socket/js_sdk/index'
@@ -42,17 +43,27 @@ function outcomes(promises: Promise<void>[]) {
 const turn = () => new Promise((resolve) => setTimeout(resolve, 0))
 
 describe('SocketTask adapter send results', () => {
-  it('gives each send of a burst its own outcome, in call order', async () => {
+  it('resolves the sends of one turn once the host accepted them all', async () => {
     const { link, calls, answer } = scriptedHost()
-    const sends = outcomes(['a', 'b', 'c', 'd', 'e'].map((x) => link.send(x)))
-    expect(calls.map((c) => c.data)).toEqual(['a', 'b', 'c', 'd', 'e'])
+    const sends = outcomes(['a', 'b', 'c'].map((x) => link.send(x)))
+    expect(calls.map((c) => c.data)).toEqual(['a', 'b', 'c'])
     await turn()
-    const script: Answer[] = ['ok', 'fail', 'ok', 'fail', 'ok']
-    calls.forEach((call, i) => answer(call, script[i]))
-    expect(await sends).toEqual(['ok', ErrorCode.SEND_FAILED, 'ok', ErrorCode.SEND_FAILED, 'ok'])
+    calls.forEach((call) => answer(call, 'ok'))
+    expect(await sends).toEqual(['ok', 'ok', 'ok'])
   })
 
-  it('keeps a send pending until the host has answered it', async () => {
+  it('rejects every send of a turn with SEND_FAILED when the host refused one', async () => {
+    const { link, calls, answer } = scriptedHost()
+    const sends = Promise.allSettled(['a', 'b', 'c'].map((x) => link.send(x)))
+    await turn()
+    const script: Answer[] = ['ok', 'fail', 'ok']
+    calls.forEach((call, i) => answer(call, script[i]))
+    const got = await sends
+    expect(got.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    for (const result of got) expect((result as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('boom') })
+  })
+
+  it('keeps the sends of a turn pending until the host has answered every one of them', async () => {
     const { link, calls, answer } = scriptedHost()
     let settled = 0
     const first = link.send('a').then(() => settled++)
@@ -60,25 +71,27 @@ describe('SocketTask adapter send results', () => {
     await turn()
     answer(calls[0], 'ok')
     await turn()
-    // 'a' is answered, 'b' is not: nothing may report 'b' as accepted yet.
-    expect(settled).toBeLessThan(2)
+    // 'b' is not answered yet: nothing may report it as accepted.
+    expect(settled).toBe(0)
     answer(calls[1], 'ok')
     await Promise.all([first, second])
     expect(settled).toBe(2)
   })
 
-  it('matches answers to sends across turns while new sends keep coming', async () => {
+  it('gives sends of different turns their own fate, while answers for earlier turns are still coming', async () => {
     const { link, calls, answer } = scriptedHost()
     const early = outcomes([link.send('a'), link.send('b')])
-    await turn()
-    answer(calls[0], 'fail')
+    await Promise.resolve()
+    // A later turn (here: the next microtask), no answer yet.
     const middle = outcomes([link.send('c')])
-    answer(calls[1], 'ok')
     await turn()
+    answer(calls[0], 'ok')
+    answer(calls[1], 'ok')
+    answer(calls[2], 'fail')
     const late = outcomes([link.send('d')])
-    answer(calls[2], 'ok')
-    answer(calls[3], 'fail')
-    expect([...(await early), ...(await middle), ...(await late)]).toEqual([ErrorCode.SEND_FAILED, 'ok', 'ok', ErrorCode.SEND_FAILED])
+    await turn()
+    answer(calls[3], 'ok')
+    expect([...(await early), ...(await middle), ...(await late)]).toEqual(['ok', 'ok', ErrorCode.SEND_FAILED, 'ok'])
   })
 
   it('copes with a host that answers from inside send, even for earlier sends', async () => {
@@ -91,7 +104,13 @@ describe('SocketTask adapter send results', () => {
         call.fail({ errMsg: 'sendSocketMessage:fail boom' })
       } else call.success()
     })
-    expect(await outcomes([link.send('a'), link.send('b'), link.send('c')])).toEqual(['ok', ErrorCode.SEND_FAILED, 'ok'])
+    // 'a' and 'b' were made together and one failed; 'c' came after their answers, so it is on its own.
+    expect(await outcomes([link.send('a'), link.send('b'), link.send('c')])).toEqual([ErrorCode.SEND_FAILED, ErrorCode.SEND_FAILED, 'ok'])
+  })
+
+  it('gives each send its own result when the host answers each one at once (uni on H5)', async () => {
+    const { link } = scriptedHost((call) => (call.data === 'bad' ? call.fail({ errMsg: 'sendSocketMessage:fail boom' }) : call.success()))
+    expect(await outcomes([link.send('a'), link.send('bad'), link.send('c')])).toEqual(['ok', ErrorCode.SEND_FAILED, 'ok'])
   })
 
   it('rejects only the send a host threw on, and keeps the others in line', async () => {
@@ -100,12 +119,24 @@ describe('SocketTask adapter send results', () => {
     })
     const settled = Promise.allSettled([link.send('a'), link.send('bad'), link.send('c')])
     await turn()
-    answer(calls[0], 'fail')
+    // The host never answers the send it threw on: only 'a' and 'c' wait for answers.
+    expect(calls.map((c) => c.data)).toEqual(['a', 'bad', 'c'])
+    answer(calls[0], 'ok')
     answer(calls[2], 'ok')
     const got = await settled
-    expect(got.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled'])
+    expect(got.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
     expect((got[1] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('host threw') })
-    expect((got[0] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('boom') })
+  })
+
+  it('starts a new batch at close(): sends before it keep their own result', async () => {
+    const { link, calls, answer } = scriptedHost()
+    const before = outcomes([link.send('a')])
+    link.close(1000, 'bye')
+    const after = outcomes([link.send('b')])
+    await turn()
+    answer(calls[0], 'ok')
+    answer(calls[1], 'fail')
+    expect([...(await before), ...(await after)]).toEqual(['ok', ErrorCode.SEND_FAILED])
   })
 
   it('ignores an answer nobody waits for', async () => {

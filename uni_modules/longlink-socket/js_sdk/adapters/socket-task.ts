@@ -6,28 +6,36 @@ import type { Adapter, SocketHost, SocketTaskLike } from '../transport'
 const LIMIT_MESSAGE = /exceed|max.*(task|socket|count|connect)|limit|too many/i
 
 /**
- * Sends that share one settlement: those made before the platform's first answer to any of them. The platform
- * answers sends one by one in call order; the batch settles once every answer is in. Why not one `new Promise` per
- * send: in a burst every send stays pending until the platform answers, and a promise with its own resolve and
- * reject functions is four objects to keep and then collect; here a send is one `then` on its batch, and each send
- * still gets its own outcome.
+ * Sends that share one promise: those made in the same turn of the event loop, with no answer from the platform
+ * in between (a close() also starts a new batch). Within one turn the task's state, as the script sees it, cannot
+ * change, so these sends meet one fate. The platform answers them one by one in call order; the batch settles once
+ * every answer is in, rejected with the first failure if any send failed. Why not one promise per send: in a burst
+ * every send stays pending until the platform answers, and thousands of pending promises are what the garbage
+ * collector then spends its time on (see bench/). A send made after the previous one settled is alone in its
+ * batch, so awaiting each send gives each message its own result.
  */
 interface Batch {
-  done: Promise<Batch>
-  resolve(batch: Batch): void
-  /** Failed sends' errors by their number in the batch (successes leave a hole). */
-  errors: (LongLinkError | undefined)[]
+  /** Settles once every send is answered: fulfilled, or rejected with the first failure. */
+  done: Promise<void>
+  /** Settles `done` with the batch's first failure, if any. */
+  settle(error: LongLinkError | undefined): void
+  /** The first failure among the batch's sends (added on failure only: the common path keeps one shape). */
+  error?: LongLinkError
   sends: number
-  /** Answers in so far; once settled, counted back down as outcomes are handed out. */
   answered: number
 }
 
 /**
- * One send's reaction to its settled batch. Reactions run in the order they were added, so the n-th to run is the
- * n-th send: with `answered` counting down from `sends`, `sends - answered` is its number.
+ * A new, empty batch. The fields every send touches are set in one literal: objects that gain fields later change
+ * shape on the way, and those short-lived shapes, once collected, throw away the optimised code that met them.
  */
-function outcome(batch: Batch): void {
-  const error = batch.errors[batch.sends - batch.answered--]
+function newBatch(): Batch {
+  let settle!: Batch['settle']
+  const done = new Promise<LongLinkError | undefined>((resolve) => (settle = resolve)).then(rethrow)
+  return { done, settle, sends: 0, answered: 0 }
+}
+
+function rethrow(error: LongLinkError | undefined): void {
   if (error) throw error
 }
 
@@ -77,19 +85,21 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
         const oldest = waiting[0]
         // An answer no send waits for (a host answering twice) has nobody to go to.
         if (!oldest) return
-        // Sends made from now on wait in a new batch, so answers keep coming to settle this one.
-        if (oldest === open) open = undefined
-        if (error) oldest.errors[oldest.answered] = error
-        if (++oldest.answered >= oldest.sends) waiting.shift(), oldest.resolve(oldest)
+        // Sends made from now on wait in a new batch, so answers keep coming to settle the ones waiting.
+        open = undefined
+        if (error) oldest.error = oldest.error || error
+        if (++oldest.answered >= oldest.sends) waiting.shift(), oldest.settle(oldest.error)
       }
+      // Closes the open batch; run as a resolved promise's reaction, it runs when the current turn's code is done.
+      const cut = () => (open = undefined)
       const sent = () => answer()
       const failed = (res: unknown) => answer(failure(res, 'SEND_FAILED', 'send failed'))
       return {
         send(data) {
           let batch = open
           if (!batch) {
-            waiting.push((batch = open = { errors: [], sends: 0, answered: 0 } as unknown as Batch))
-            batch.done = new Promise((resolve) => (batch!.resolve = resolve))
+            waiting.push((batch = open = newBatch()))
+            Promise.resolve().then(cut)
           }
           // Counted before the call: some hosts (uni on H5) answer from inside task.send.
           batch.sends++
@@ -100,9 +110,11 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
             batch.sends--
             return Promise.reject(failure(error, 'SEND_FAILED', 'send threw'))
           }
-          return batch.done.then(outcome)
+          return batch.done
         },
         close(code, reason) {
+          // Sends after a close cannot share the fate of sends before it.
+          open = undefined
           try {
             task.close({ code, reason, fail: () => {} })
           } catch {

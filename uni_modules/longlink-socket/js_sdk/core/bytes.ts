@@ -44,15 +44,14 @@ const ASCII = /^[\x00-\x7f]*$/
 export function utf8Length(text: string): number {
   // Most protocol text is ASCII: one native regex test beats the loop below.
   if (ASCII.test(text)) return text.length
-  let bytes = 0
+  // One byte per UTF-16 unit to start with, plus what each wider character needs on top.
+  let bytes = text.length
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (c < 0x80) bytes += 1
-    else if (c < 0x800) bytes += 2
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      bytes += 4
-      i++
-    } else bytes += 3
+    if (c > 0x7f) bytes += c > 0x7ff ? 2 : 1
+    // A surrogate pair takes 4 bytes for its 2 units, so its second unit adds nothing. A lone surrogate is sent as
+    // the 3-byte U+FFFD.
+    if (c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++
   }
   return bytes
 }

@@ -42,8 +42,9 @@ export interface Connection {
   /**
    * Sends a string, ArrayBuffer, ArrayBufferView (exactly its bytes) or plain object (as JSON). While the link
    * is not open the message waits, in order, in the queue (QUEUE_FULL when it is full). Resolves when the
-   * platform accepted the message (sends made together settle together, once the platform answered them all);
-   * rejects with INVALID_DATA, QUEUE_FULL, CLOSED or SEND_FAILED.
+   * platform accepted the message; rejects with INVALID_DATA, QUEUE_FULL, CLOSED or SEND_FAILED. Sends made in
+   * the same turn share one fate: they settle together once the platform answered them all, and all reject with
+   * SEND_FAILED if it refused any of them. Await each send to get each message's own result.
    */
   send(data: SendData): Promise<void>
   /**

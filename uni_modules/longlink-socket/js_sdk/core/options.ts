@@ -26,8 +26,8 @@ export const DEFAULTS = {
 type Rule = [check: (n: number) => boolean, expected: string]
 
 const MS: Rule = [(n) => n > 0 && n < Infinity, 'a positive number of ms']
-const MS0: Rule = [(n) => n >= 0 && n < Infinity, 'a number of ms ≥ 0']
-const COUNT: Rule = [(n) => n === Infinity || (Number.isInteger(n) && n >= 0), 'an integer ≥ 0 or Infinity']
+const MS0: Rule = [(n) => n >= 0 && n < Infinity, 'a number of ms >= 0']
+const COUNT: Rule = [(n) => n === Infinity || (Number.isInteger(n) && n >= 0), 'an integer >= 0 or Infinity']
 
 function invalid(message: string): never {
   throw fail('INVALID_OPTION', message)
@@ -103,18 +103,18 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
   const reconnect = rc && numbers('reconnect.', rc, DEFAULTS.reconnect, {
     min: MS0,
     max: MS0,
-    factor: [(n) => n >= 1 && n < Infinity, 'a number ≥ 1'],
+    factor: [(n) => n >= 1 && n < Infinity, 'a number >= 1'],
     jitter: [(n) => n >= 0 && n <= 1, 'between 0 and 1'],
     maxRetries: COUNT,
     minUptime: MS0,
   })
   if (reconnect && rc.max === undefined) reconnect.max = Math.max(reconnect.max, reconnect.min)
-  if (reconnect && reconnect.max < reconnect.min) invalid(`reconnect.max must be ≥ reconnect.min, got ${reconnect.max}`)
+  if (reconnect && reconnect.max < reconnect.min) invalid(`reconnect.max must be >= reconnect.min, got ${reconnect.max}`)
 
   const queue = section('queue', options.queue)!
   const top = numbers('', { ...options, queueMax: queue.max } as Record<string, unknown>, { connectTimeout: DEFAULTS.connectTimeout, queueMax: DEFAULTS.queueMax, timeout: 0 }, {
     connectTimeout: MS,
-    queueMax: [(n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0 (queue.max)'],
+    queueMax: [(n) => Number.isInteger(n) && n >= 0, 'an integer >= 0 (queue.max)'],
     timeout: MS,
   })
   return {
