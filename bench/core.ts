@@ -122,7 +122,7 @@ interface Series {
   /** Messages in flight: MESSAGES for a single burst. */
   window: number
   /**
-   * Clients connect once and carry the rounds between them (CLIENTS per side, round r on client r % CLIENTS), as
+   * Clients connect once and carry the rounds between them (CLIENTS per side, taking turns), as
    * a long connection does in an app. Otherwise every run opens a fresh client: that adds what a brand-new client
    * costs before the JavaScript engine has optimised its code.
    */
@@ -142,7 +142,9 @@ async function throughputAt(url: string, { window, longLived, collect }: Series)
   const overTask: number[] = []
   const pools: Record<PipeName, Pipe[]> = { raw: [], socketTask: [], connection: [] }
   const run = async (name: PipeName, round: number) => {
-    const pipe = longLived ? pools[name][round % CLIENTS] : await PIPES[name](url)
+    // Which clients meet in a round shifts every CLIENTS rounds, so no fixed pair of sockets weighs on the figure.
+    const client = (round + NAMES.indexOf(name) * Math.floor(round / CLIENTS)) % CLIENTS
+    const pipe = longLived ? pools[name][client] : await PIPES[name](url)
     const result = await rate(pipe, window)
     if (!longLived) await pipe.close()
     return result
