@@ -12,6 +12,8 @@ describe('utf8Length (stats.bytesIn / bytesOut of text)', () => {
     'edges of each width': '\u007f\u0080\u07ff\u0800\uffff',
     'lone high surrogate at the end': 'a\ud83d',
     'lone high surrogate before a wide character': '\ud83d中',
+    'lone high surrogate before a 2-byte character': '\ud83dé',
+    'two high surrogates, then a low one': '\ud83d\ud83d\ude00',
     'lone low surrogate': '\ude00x',
     'reversed pair': '\ude00\ud83d',
     'long ASCII with one wide character at the end': 'x'.repeat(1000) + '中',

@@ -113,19 +113,61 @@ describe('SocketTask adapter send results', () => {
     expect(await outcomes([link.send('a'), link.send('bad'), link.send('c')])).toEqual(['ok', ErrorCode.SEND_FAILED, 'ok'])
   })
 
-  it('rejects only the send a host threw on, and keeps the others in line', async () => {
+  it('counts a send the host threw on as refused, sharing its fate with the rest of its turn', async () => {
     const { link, calls, answer } = scriptedHost((call) => {
       if (call.data === 'bad') throw new Error('host threw')
     })
     const settled = Promise.allSettled([link.send('a'), link.send('bad'), link.send('c')])
     await turn()
-    // The host never answers the send it threw on: only 'a' and 'c' wait for answers.
-    expect(calls.map((c) => c.data)).toEqual(['a', 'bad', 'c'])
+    // The host never answers the send it threw on: only 'a' and 'c' get answers.
     answer(calls[0], 'ok')
     answer(calls[2], 'ok')
     const got = await settled
-    expect(got.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
-    expect((got[1] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('host threw') })
+    expect(got.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    for (const result of got) expect((result as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('host threw') })
+    // Nothing is left waiting: the next send gets the next answer.
+    const later = outcomes([link.send('d')])
+    await turn()
+    answer(calls[3], 'ok')
+    expect(await later).toEqual(['ok'])
+  })
+
+  it('leaves nothing behind when a lone send throws, so later answers reach later sends', async () => {
+    const { link, calls, answer } = scriptedHost((call) => {
+      if (call.data === 'bad') throw new Error('host threw')
+    })
+    await expect(link.send('bad')).rejects.toMatchObject({ code: ErrorCode.SEND_FAILED })
+    const later = outcomes([link.send('b')])
+    await turn()
+    answer(calls[1], 'fail')
+    expect(await later).toEqual([ErrorCode.SEND_FAILED])
+  })
+
+  it('settles a batch whose other sends were answered before the host threw on its last one', async () => {
+    let first: SendCall | undefined
+    const { link, calls, answer } = scriptedHost((call) => {
+      if (call.data === 'a') first = call
+      if (call.data === 'b') {
+        first!.success()
+        throw new Error('host threw')
+      }
+    })
+    const both = Promise.allSettled([link.send('a'), link.send('b')])
+    expect((await both).map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    const later = outcomes([link.send('c')])
+    await turn()
+    answer(calls[2], 'ok')
+    expect(await later).toEqual(['ok'])
+  })
+
+  it('keeps the answer of a host that answered a send and then threw', async () => {
+    const { link } = scriptedHost((call) => {
+      if (call.data === 'refused') call.fail({ errMsg: 'sendSocketMessage:fail boom' })
+      else call.success()
+      throw new Error('host threw')
+    })
+    await expect(link.send('refused')).rejects.toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('boom') })
+    await expect(link.send('accepted')).resolves.toBeUndefined()
   })
 
   it('starts a new batch at close(): sends before it keep their own result', async () => {

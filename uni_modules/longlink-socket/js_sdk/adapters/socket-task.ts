@@ -21,8 +21,8 @@ interface Batch {
   settle(error: LongLinkError | undefined): void
   /** The first failure among the batch's sends (added on failure only: the common path keeps one shape). */
   error?: LongLinkError
-  sends: number
-  answered: number
+  /** Sends of the batch not answered yet. */
+  pending: number
 }
 
 /**
@@ -32,7 +32,7 @@ interface Batch {
 function newBatch(): Batch {
   let settle!: Batch['settle']
   const done = new Promise<LongLinkError | undefined>((resolve) => (settle = resolve)).then(rethrow)
-  return { done, settle, sends: 0, answered: 0 }
+  return { done, settle, pending: 0 }
 }
 
 function rethrow(error: LongLinkError | undefined): void {
@@ -83,15 +83,13 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       let open: Batch | undefined
       const answer = (error?: LongLinkError) => {
         const oldest = waiting[0]
-        // An answer no send waits for (a host answering twice) has nobody to go to.
+        // Hosts answer each send once; an answer while no send waits (a host answering twice) is dropped.
         if (!oldest) return
         // Sends made from now on wait in a new batch, so answers keep coming to settle the ones waiting.
         open = undefined
         if (error) oldest.error = oldest.error || error
-        if (++oldest.answered >= oldest.sends) waiting.shift(), oldest.settle(oldest.error)
+        if (!--oldest.pending) waiting.shift(), oldest.settle(oldest.error)
       }
-      // Closes the open batch; run as a resolved promise's reaction, it runs when the current turn's code is done.
-      const cut = () => (open = undefined)
       const sent = () => answer()
       const failed = (res: unknown) => answer(failure(res, 'SEND_FAILED', 'send failed'))
       return {
@@ -99,16 +97,18 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
           let batch = open
           if (!batch) {
             waiting.push((batch = open = newBatch()))
-            Promise.resolve().then(cut)
+            // The batch closes when the current turn's code is done (a resolved promise's reaction runs then).
+            Promise.resolve().then(() => (open = undefined))
           }
           // Counted before the call: some hosts (uni on H5) answer from inside task.send.
-          batch.sends++
+          batch.pending++
           try {
             task.send({ data: toWire(data), success: sent, fail: failed })
           } catch (error) {
-            // A host that throws instead of calling `fail` will not answer this send: it leaves the batch.
-            batch.sends--
-            return Promise.reject(failure(error, 'SEND_FAILED', 'send threw'))
+            // The host will not answer a send it threw on: the failure is that send's answer. (A host that answered
+            // and then threw has settled the batch already, and the count goes below zero.)
+            batch.error = batch.error || failure(error, 'SEND_FAILED', 'send threw')
+            if (!--batch.pending) waiting.splice(waiting.indexOf(batch), 1), batch.settle(batch.error)
           }
           return batch.done
         },

@@ -42,9 +42,11 @@ export interface Connection {
   /**
    * Sends a string, ArrayBuffer, ArrayBufferView (exactly its bytes) or plain object (as JSON). While the link
    * is not open the message waits, in order, in the queue (QUEUE_FULL when it is full). Resolves when the
-   * platform accepted the message; rejects with INVALID_DATA, QUEUE_FULL, CLOSED or SEND_FAILED. Sends made in
-   * the same turn share one fate: they settle together once the platform answered them all, and all reject with
-   * SEND_FAILED if it refused any of them. Await each send to get each message's own result.
+   * platform accepted the message; rejects with INVALID_DATA, QUEUE_FULL, CLOSED, SEND_FAILED or SOCKET_LIMIT.
+   * On SocketTask hosts (wx, uni, my, tt), sends made in the same turn with no answer from the platform in between
+   * share one fate, as do queued sends flushed together on open: they settle together once the platform answered
+   * them all, and all reject with the first refusal if it refused any (a host that throws refuses too).
+   * Await each send to get each message's own result.
    */
   send(data: SendData): Promise<void>
   /**
