@@ -9,10 +9,12 @@ describe('heartbeat arithmetic (fake timers)', () => {
     const pings: number[] = []
     let deadAt: number | undefined
     const start = Date.now()
-    const hb = new Heartbeat(interval, timeout, {
-      ping: () => pings.push(Date.now() - start),
-      dead: () => (deadAt = Date.now() - start),
-    })
+    const hb = new Heartbeat(
+      interval,
+      timeout,
+      () => pings.push(Date.now() - start),
+      () => (deadAt = Date.now() - start),
+    )
     return { hb, pings, dead: () => deadAt }
   }
 
@@ -42,6 +44,21 @@ describe('heartbeat arithmetic (fake timers)', () => {
     hb.alive()
     vi.advanceTimersByTime(999)
     expect(dead()).toBeUndefined()
+    expect(pings).toEqual([1800])
+  })
+
+  it('times inbound traffic once per turn: a message in a later turn moves the ping', async () => {
+    const { hb, pings } = setup()
+    hb.start()
+    vi.advanceTimersByTime(500)
+    hb.alive()
+    // The turn ends (its microtasks run); the next message is timed anew.
+    await Promise.resolve()
+    vi.advanceTimersByTime(300)
+    hb.alive()
+    vi.advanceTimersByTime(999)
+    expect(pings).toEqual([])
+    vi.advanceTimersByTime(1)
     expect(pings).toEqual([1800])
   })
 

@@ -69,8 +69,10 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       })
       // With callbacks passed every host returns a task; anything else can never open (its `fail` may follow).
       if (!isTask(result)) {
-        events.onError(fail('CONNECT_FAILED', `${name}.connectSocket gave no SocketTask`))
-        return { send: () => Promise.reject(fail('SEND_FAILED', 'no SocketTask')), close: () => {} }
+        const error = fail('CONNECT_FAILED', `${name}.connectSocket gave no SocketTask`)
+        events.onError(error)
+        // A link that never existed: a send on it fails for the same reason.
+        return { send: () => Promise.reject(error), close: () => {} }
       }
       const task = result
       task.onOpen(() => events.onOpen())
@@ -107,7 +109,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
           } catch (error) {
             // The host will not answer a send it threw on: the failure is that send's answer. (A host that answered
             // and then threw has settled the batch already, and the count goes below zero.)
-            batch.error = batch.error || failure(error, 'SEND_FAILED', 'send threw')
+            batch.error = batch.error || failure(error, 'SEND_FAILED', 'send failed')
             if (!--batch.pending) waiting.splice(waiting.indexOf(batch), 1), batch.settle(batch.error)
           }
           return batch.done

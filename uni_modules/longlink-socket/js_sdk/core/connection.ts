@@ -86,7 +86,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   const emitter = new Emitter<ConnectionEvents>(['open', 'message', 'close', 'error', 'reconnecting', 'state'], handlerFailed)
   const emit = emitter.emit.bind(emitter)
   const hb = options.heartbeat
-  const heartbeat = hb && new Heartbeat(hb.interval, hb.timeout, { ping: sendPing, dead: linkDead })
+  const heartbeat = hb && new Heartbeat(hb.interval, hb.timeout, sendPing, linkDead)
   // Read once: on the message path a local is cheaper than a property of an object each connection shapes anew.
   const isPong = hb && hb.isPong
   const policy = options.reconnect
@@ -329,7 +329,8 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   }
 
   function sendPing(): void {
-    if (!transport || state !== 'open') return
+    // While open, the transport is set: every path that drops it leaves `open` in the same synchronous step.
+    if (state !== 'open') return
     let ping: WireData
     try {
       ping = encode(hb!.ping())
@@ -337,7 +338,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
       return report(fail('INVALID_OPTION', 'heartbeat.ping is not sendable', error))
     }
     // A failed ping needs no report of its own: the missing pong declares the link dead.
-    transport.send(ping).catch(() => {})
+    transport!.send(ping).catch(() => {})
   }
 
   function handlerFailed(error: unknown, event: keyof ConnectionEvents): void {

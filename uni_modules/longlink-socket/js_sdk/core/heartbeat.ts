@@ -1,11 +1,3 @@
-/** What the heartbeat needs from its owner. */
-export interface HeartbeatHooks {
-  /** Send one ping on the current link. */
-  ping(): void
-  /** The link has been silent for `interval + timeout` (or `timeout` after a `check()`): drop it. */
-  dead(): void
-}
-
 /**
  * Watches one link. A ping goes out after `interval` ms without inbound traffic; if nothing at all arrives
  * within `timeout` ms after it, the link is dead. Any inbound message counts as life, so a busy link never
@@ -14,6 +6,9 @@ export interface HeartbeatHooks {
  *
  * Inbound traffic only records a time stamp; the one timer re-checks it when it fires. Resetting timers on
  * every message would cost more than the message itself on a busy link.
+ *
+ * The owner passes `ping` (send one ping on the current link) and `dead` (the link has been silent for
+ * `interval + timeout`, or `timeout` after a `check()`: drop it).
  */
 export class Heartbeat {
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -26,7 +21,8 @@ export class Heartbeat {
   constructor(
     private readonly interval: number,
     private readonly timeout: number,
-    private readonly hooks: HeartbeatHooks,
+    private readonly ping: () => void,
+    private readonly dead: () => void,
   ) {}
 
   /** Starts (or restarts) watching from now. */
@@ -36,16 +32,24 @@ export class Heartbeat {
     this.arm(this.interval)
   }
 
+  /** Set when this turn's inbound traffic has been timed: later messages of the same turn share the time. */
+  private timed = false
+
   /** Inbound traffic arrived: the link is alive. */
   alive(): void {
-    this.lastInbound = Date.now()
     this.inbound++
+    // Reading the clock once per turn rather than per message: a busy link delivers many messages in one turn,
+    // and the first one's time is never later than the last's, so a ping can only come a little early, never late.
+    if (this.timed) return
+    this.timed = true
+    this.lastInbound = Date.now()
+    Promise.resolve().then(() => (this.timed = false))
   }
 
   /** A pong arrived: returns the round trip of the last ping in ms, if one was out. */
   pong(): number | undefined {
     this.alive()
-    const rtt = this.pingSentAt ? this.lastInbound - this.pingSentAt : undefined
+    const rtt = this.pingSentAt ? Date.now() - this.pingSentAt : undefined
     this.pingSentAt = 0
     return rtt
   }
@@ -62,9 +66,10 @@ export class Heartbeat {
 
   /** The timer fired: either a ping is due, or the answer to one is. */
   private due(): void {
+    this.timed = false
     const now = Date.now()
     if (this.pingSentAt) {
-      if (this.inbound === this.inboundAtPing) return this.hooks.dead()
+      if (this.inbound === this.inboundAtPing) return this.dead()
       this.pingSentAt = 0
     }
     const silence = now - this.lastInbound
@@ -77,6 +82,6 @@ export class Heartbeat {
     this.pingSentAt = Date.now()
     this.inboundAtPing = this.inbound
     this.arm(this.timeout)
-    this.hooks.ping()
+    this.ping()
   }
 }
