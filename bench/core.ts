@@ -31,7 +31,7 @@ async function settle(collect: boolean) {
 const MESSAGES = 20_000
 const PAYLOAD = 'x'.repeat(100)
 /** Paired rounds per throughput series: more rounds narrow the median on a noisy machine. */
-const ROUNDS = 32
+const ROUNDS = 48
 
 /** One client under test: how to send, who hears the echoes, how to finish. */
 interface Pipe {
