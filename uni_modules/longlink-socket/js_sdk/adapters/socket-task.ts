@@ -83,14 +83,18 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       // A task answers sends in call order, so one pair of callbacks serves every send of the link.
       const waiting: Batch[] = []
       let open: Batch | undefined
+      /** Counts one answer for `batch`; the last one takes the batch out of `waiting` and settles it. */
+      const count = (batch: Batch, error?: LongLinkError) => {
+        if (error) batch.error = batch.error || error
+        if (!--batch.pending) waiting.splice(waiting.indexOf(batch), 1), batch.settle(batch.error)
+      }
       const answer = (error?: LongLinkError) => {
         const oldest = waiting[0]
         // Hosts answer each send once; an answer while no send waits (a host answering twice) is dropped.
         if (!oldest) return
         // Sends made from now on wait in a new batch, so answers keep coming to settle the ones waiting.
         open = undefined
-        if (error) oldest.error = oldest.error || error
-        if (!--oldest.pending) waiting.shift(), oldest.settle(oldest.error)
+        count(oldest, error)
       }
       const sent = () => answer()
       const failed = (res: unknown) => answer(failure(res, 'SEND_FAILED', 'send failed'))
@@ -109,8 +113,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
           } catch (error) {
             // The host will not answer a send it threw on: the failure is that send's answer. (A host that answered
             // and then threw has settled the batch already, and the count goes below zero.)
-            batch.error = batch.error || failure(error, 'SEND_FAILED', 'send failed')
-            if (!--batch.pending) waiting.splice(waiting.indexOf(batch), 1), batch.settle(batch.error)
+            count(batch, failure(error, 'SEND_FAILED', 'send failed'))
           }
           return batch.done
         },

@@ -17,6 +17,8 @@ export class Heartbeat {
   private inbound = 0
   private inboundAtPing = 0
   private pingSentAt = 0
+  /** Set when this turn's inbound traffic has been timed: later messages of the same turn share the time. */
+  private timed = false
 
   constructor(
     private readonly interval: number,
@@ -31,9 +33,6 @@ export class Heartbeat {
     this.pingSentAt = 0
     this.arm(this.interval)
   }
-
-  /** Set when this turn's inbound traffic has been timed: later messages of the same turn share the time. */
-  private timed = false
 
   /** Inbound traffic arrived: the link is alive. */
   alive(): void {
