@@ -308,6 +308,52 @@ describe.each(fixtures)('Connection contract over $name', (fixture) => {
     }
   })
 
+  it.each([
+    ['shown again after a hide', (host: Simulator) => (host.hide(), () => host.show())],
+    ['the network type changes', (host: Simulator) => () => host.setNetwork('4g')],
+  ])('is back within 5 s when %s over a link that died silently (heartbeat 25 s / 10 s)', async (_when, arrange) => {
+    let proxy: FaultProxy | undefined
+    try {
+      proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.port } })
+      const connection = connect({ url: proxy.url('/ws'), heartbeat: { interval: 25_000, timeout: 10_000 } })
+      const log = record(connection)
+      const got: unknown[] = []
+      connection.on('message', (data) => got.push(data))
+      await connection.open()
+      const trigger = arrange(sim)
+      // The link dies without a FIN or RST (a lost NAT mapping); new connections get through.
+      proxy.mode('sever')
+      const since = Date.now()
+      trigger()
+      // The server greets every new link, as a backend that pushes the ride's state on connect would.
+      const fresh = await server.waitForConnection(2, 6000)
+      fresh.send('hello again')
+      await until(() => got.includes('hello again'), 6000, 'the greeting on the new link')
+      expect(Date.now() - since).toBeLessThan(5000)
+      expect(log.of('close')).toEqual([expect.objectContaining({ reason: 'heartbeat-timeout', intentional: false })])
+      // Replaced at once, not after a backoff delay.
+      expect(log.of('reconnecting')).toEqual([expect.objectContaining({ delay: 0, reason: 'heartbeat-timeout' })])
+    } finally {
+      await proxy?.close()
+    }
+  })
+
+  it('keeps a healthy link when shown again and when the network type changes', async () => {
+    const connection = connect({ heartbeat: { interval: 25_000, timeout: 10_000 }, verifyTimeout: 300 })
+    const log = record(connection)
+    await connection.open()
+    sim.hide()
+    sim.show()
+    await sleep(50)
+    sim.setNetwork('4g')
+    await sleep(600)
+    // Both checks went out and were answered: no second handshake, no close.
+    expect(server.messages.filter((m) => m.data.toString() === 'ping').length).toBe(2)
+    expect(server.handshakes).toHaveLength(1)
+    expect(log.of('close')).toEqual([])
+    expect(connection.state).toBe('open')
+  })
+
   it('calls the auth hook before every attempt and uses its fresh token', async () => {
     let issued = 0
     const contexts: number[] = []
@@ -423,8 +469,11 @@ describe.each(fixtures)('Connection contract over $name', (fixture) => {
     await nextEvent(connection, 'open', 3000)
     await connection.close()
     expect(lines.length).toBeGreaterThan(3)
-    expect(lines.join('\n')).not.toMatch(/s3cr3t/)
-    expect(lines.join('\n')).toMatch(/room=7/)
+    const log = lines.join('\n')
+    expect(log).not.toMatch(/s3cr3t/)
+    // Which query parameters and headers were sent is there; no value is, whatever its name.
+    expect(log).toMatch(/\?token=\*\*\*&room=\*\*\*&access_token=\*\*\* via \w+ \[Authorization,X-Password\]/)
+    expect(log).not.toMatch(/room=7/)
   })
 
   it('open() after close() starts a fresh session', async () => {

@@ -369,6 +369,72 @@ describe('MQTT keepalive finds a half-open link', () => {
   })
 })
 
+describe('MQTT verifies the link when the app is shown again or the network type changes', () => {
+  let broker: AedesBroker
+  let proxy: Awaited<ReturnType<typeof startFaultProxy>>
+  let sim: Sim
+  beforeEach(async () => {
+    broker = await startAedes()
+    proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: broker.port } })
+    sim = createWxSimulator()
+  })
+  afterEach(async () => {
+    sim.dispose()
+    await proxy.close()
+    await broker.close()
+  })
+
+  it.each([
+    ['shown again after a hide', (host: Sim) => (host.hide(), () => host.show())],
+    ['the network type changes', (host: Sim) => () => host.setNetwork('4g')],
+  ])('a message reaches the handler within 5 s when %s over a link that died silently (keepalive 30)', async (_when, arrange) => {
+    const c = createMqttClient({ url: proxy.url('/mqtt'), platform: sim as never, keepalive: 30 })
+    const got: string[] = []
+    const closes: { reason: string }[] = []
+    c.on('close', (e) => closes.push(e))
+    let publisher: ReturnType<typeof setInterval> | undefined
+    try {
+      await c.connect()
+      await c.subscribe('ride/r1', (m) => got.push(m.text()), { qos: 1 })
+      const trigger = arrange(sim)
+      // The link dies without a FIN or RST (a lost NAT mapping); new connections get through.
+      proxy.mode('sever')
+      const since = Date.now()
+      trigger()
+      // The backend keeps publishing the rider's event; the first copy that arrives ends the wait.
+      publisher = setInterval(() => void broker.publish('ride/r1', 'unlocked', { qos: 1 }), 100)
+      await until(() => got.length > 0, 8000, 'a message after the link was replaced')
+      expect(Date.now() - since).toBeLessThan(5000)
+      expect(closes).toEqual([expect.objectContaining({ reason: 'heartbeat-timeout', intentional: false })])
+    } finally {
+      clearInterval(publisher)
+      await c.end(true)
+    }
+  })
+
+  it('keeps a healthy link when shown again and when the network type changes', async () => {
+    const c = createMqttClient({ url: proxy.url('/mqtt'), platform: sim as never, keepalive: 30, verifyTimeout: 300 })
+    const states: string[] = []
+    c.on('state', (e) => states.push(e.to))
+    try {
+      await c.connect()
+      sim.hide()
+      sim.show()
+      await sleep(50)
+      sim.setNetwork('4g')
+      await sleep(600)
+      expect(states).toEqual(['connecting', 'open'])
+      expect(proxy.connections()).toBe(1)
+      const got = c.waitFor('still/here', { timeout: 3000 })
+      await sleep(50)
+      await broker.publish('still/here', 'yes', { qos: 1 })
+      expect((await got).text()).toBe('yes')
+    } finally {
+      await c.end()
+    }
+  })
+})
+
 describe('MQTT across platforms (aedes)', () => {
   let broker: AedesBroker
   beforeAll(async () => {

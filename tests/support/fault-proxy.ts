@@ -20,8 +20,11 @@ import net from 'node:net'
  *   the mode returns to `pass`.
  * - `refuse`: new connections are accepted and immediately reset (the closest a userland proxy
  *   gets to a refused SYN); open connections are left alone.
+ * - `sever`: one-shot action; every current connection goes dark for good, exactly as in `blackhole`
+ *   (bytes dropped both ways, no FIN, no RST), while new connections pass: a phone whose NAT
+ *   mapping was lost, or that moved from wifi to 4g, and can connect again at once.
  */
-export type FaultMode = 'pass' | 'latency' | 'blackhole' | 'reset' | 'fin' | 'refuse'
+export type FaultMode = 'pass' | 'latency' | 'blackhole' | 'reset' | 'fin' | 'refuse' | 'sever'
 
 /** Options of {@link startFaultProxy}. */
 export interface FaultProxyOptions {
@@ -37,7 +40,7 @@ export interface FaultProxyOptions {
 export interface FaultProxy {
   /** The local port the proxy listens on (127.0.0.1). */
   readonly port: number
-  /** The current mode (`reset`/`fin` are one-shot and read back as `pass`). */
+  /** The current mode (`reset`/`fin`/`sever` are one-shot and read back as `pass`). */
   readonly currentMode: FaultMode
   /** `ws://127.0.0.1:PORT/path` for this proxy. */
   url(path?: string): string
@@ -55,6 +58,8 @@ interface Pair {
   upstream: net.Socket
   clientEnded: boolean
   upstreamEnded: boolean
+  /** Severed: dark for the rest of its life, whatever the mode. */
+  dark: boolean
 }
 
 /** How long a `fin`-ed pair may linger before it is destroyed, so nothing outlives the test. */
@@ -91,12 +96,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
   }
 
+  const isDark = (pair: Pair): boolean => pair.dark || currentMode === 'blackhole'
+
   /** Forwards one chunk according to the mode at send time and (for latency) delivery time. */
-  const forward = (chunk: Buffer, to: net.Socket): void => {
-    if (currentMode === 'blackhole') return
+  const forward = (pair: Pair, chunk: Buffer, to: net.Socket): void => {
+    if (isDark(pair)) return
     const write = (): void => {
       // Re-check at delivery: bytes still in flight when the link goes dark are lost too.
-      if (currentMode === 'blackhole' || to.destroyed || to.writableEnded) return
+      if (isDark(pair) || to.destroyed || to.writableEnded) return
       to.write(chunk)
     }
     if (currentMode === 'latency') later(write, latencyMs)
@@ -105,9 +112,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   /** Propagates a FIN from one side to the other unless the link is dark. */
   const forwardEnd = (pair: Pair, to: net.Socket): void => {
-    if (currentMode === 'blackhole') return
+    if (isDark(pair)) return
     const end = (): void => {
-      if (currentMode === 'blackhole' || to.destroyed) return
+      if (isDark(pair) || to.destroyed) return
       to.end()
       if (pair.clientEnded && pair.upstreamEnded) destroyPair(pair, false)
     }
@@ -128,11 +135,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     // allowHalfOpen on both legs: Node must not auto-answer a FIN, otherwise blackhole mode
     // would leak a FIN to the other side and the link would not be silently dead.
     const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true })
-    const pair: Pair = { client, upstream, clientEnded: false, upstreamEnded: false }
+    const pair: Pair = { client, upstream, clientEnded: false, upstreamEnded: false, dark: false }
     pairs.add(pair)
 
-    client.on('data', (chunk: Buffer) => forward(chunk, upstream))
-    upstream.on('data', (chunk: Buffer) => forward(chunk, client))
+    client.on('data', (chunk: Buffer) => forward(pair, chunk, upstream))
+    upstream.on('data', (chunk: Buffer) => forward(pair, chunk, client))
     client.on('end', () => {
       pair.clientEnded = true
       forwardEnd(pair, upstream)
@@ -144,7 +151,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     // Errors and closes tear the other leg down too, except in blackhole mode where the other
     // side must keep seeing an open but silent connection.
     const onGone = (): void => {
-      if (currentMode === 'blackhole' && !closed) return
+      if (isDark(pair) && !closed) return
       destroyPair(pair, false)
     }
     client.on('error', onGone)
@@ -177,6 +184,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (mode === 'reset') {
         currentMode = 'pass'
         for (const pair of [...pairs]) destroyPair(pair, true)
+        return
+      }
+      if (mode === 'sever') {
+        currentMode = 'pass'
+        for (const pair of pairs) pair.dark = true
         return
       }
       if (mode === 'fin') {

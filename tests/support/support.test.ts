@@ -443,6 +443,32 @@ describe('fault-proxy', () => {
     expect(err.errMsg).toBe(WX_ERR_MSG.connectTimeout)
   })
 
+  it('sever: open links go silent for good while new connections pass', async () => {
+    const s = await server()
+    const p = await proxy(s)
+    const host = wx()
+    const old = host.connectSocket({ url: p.url('/old') })
+    await opened(old)
+    p.mode('sever')
+    expect(p.currentMode).toBe('pass')
+    const received: unknown[] = []
+    old.onMessage((m) => received.push(m.data))
+    let closeSeen = false
+    old.onClose(() => (closeSeen = true))
+    const before = s.messages.length
+    old.send({ data: 'ping' })
+    // A new connection gets through and is answered.
+    const fresh = host.connectSocket({ url: p.url('/new') })
+    await opened(fresh)
+    fresh.send({ data: 'ping' })
+    expect((await message(fresh)).data).toBe('pong')
+    await sleep(200)
+    expect(received).toEqual([])
+    expect(closeSeen).toBe(false)
+    expect(old.readyState).toBe(SOCKET_STATE.OPEN)
+    expect(s.messages.length).toBe(before + 1) // only the fresh link's ping arrived
+  })
+
   it('close() while CONNECTING reports the requested code; close() on a dead link holds the slot until closeTimeoutMs', async () => {
     const s = await server()
     const p = await proxy(s)

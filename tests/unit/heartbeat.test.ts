@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Heartbeat } from '../../uni_modules/longlink-socket/js_sdk/core/heartbeat'
+import { createHeartbeat } from '../../uni_modules/longlink-socket/js_sdk/core/heartbeat'
 
 describe('heartbeat arithmetic (fake timers)', () => {
   beforeEach(() => vi.useFakeTimers())
@@ -9,7 +9,7 @@ describe('heartbeat arithmetic (fake timers)', () => {
     const pings: number[] = []
     let deadAt: number | undefined
     const start = Date.now()
-    const hb = new Heartbeat(
+    const hb = createHeartbeat(
       interval,
       timeout,
       () => pings.push(Date.now() - start),

@@ -1,8 +1,8 @@
 /**
- * Send results of the SocketTask adapter: sends made in one turn settle together, once the host answered them all,
- * and fail together if it refused any; sends of other turns, or after a close, keep their own fate. The host here is
- * scripted so each case can pick the answers (later, at once from inside `send`, by throwing, twice); the same
- * adapter runs on real sockets in tests/integration/socket-task-sends.test.ts.
+ * Send results of the SocketTask adapter: every send settles with its own outcome, once the host answered that send,
+ * however many were made in the same turn. The host here is scripted so each case can pick the answers (later, at once
+ * from inside `send`, by throwing, twice); the same adapter runs on real sockets in
+ * tests/integration/socket-task-sends.test.ts.
  */
 import { describe, expect, it } from 'vitest'
 import { createSocketTaskAdapter, ErrorCode, type Transport } from '../../uni_modules/longlink-socket/js_sdk/index'
@@ -43,55 +43,46 @@ function outcomes(promises: Promise<void>[]) {
 const turn = () => new Promise((resolve) => setTimeout(resolve, 0))
 
 describe('SocketTask adapter send results', () => {
-  it('resolves the sends of one turn once the host accepted them all', async () => {
+  it('gives each send of a turn its own outcome: only the refused one rejects', async () => {
     const { link, calls, answer } = scriptedHost()
-    const sends = outcomes(['a', 'b', 'c'].map((x) => link.send(x)))
-    expect(calls.map((c) => c.data)).toEqual(['a', 'b', 'c'])
-    await turn()
-    calls.forEach((call) => answer(call, 'ok'))
-    expect(await sends).toEqual(['ok', 'ok', 'ok'])
-  })
-
-  it('rejects every send of a turn with SEND_FAILED when the host refused one', async () => {
-    const { link, calls, answer } = scriptedHost()
-    const sends = Promise.allSettled(['a', 'b', 'c'].map((x) => link.send(x)))
+    const settled = Promise.allSettled([link.send('good1'), link.send('bad'), link.send('good2')])
     await turn()
     const script: Answer[] = ['ok', 'fail', 'ok']
     calls.forEach((call, i) => answer(call, script[i]))
-    const got = await sends
-    expect(got.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
-    for (const result of got) expect((result as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('boom') })
+    const got = await settled
+    expect(got.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect((got[1] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('boom') })
   })
 
-  it('keeps the sends of a turn pending until the host has answered every one of them', async () => {
+  it('settles a send once the host answered that send, not before and not later', async () => {
     const { link, calls, answer } = scriptedHost()
-    let settled = 0
-    const first = link.send('a').then(() => settled++)
-    const second = link.send('b').then(() => settled++)
+    const settled: string[] = []
+    const first = link.send('a').then(() => settled.push('a'))
+    const second = link.send('b').then(() => settled.push('b'))
     await turn()
     answer(calls[0], 'ok')
-    await turn()
+    await first
     // 'b' is not answered yet: nothing may report it as accepted.
-    expect(settled).toBe(0)
+    await turn()
+    expect(settled).toEqual(['a'])
     answer(calls[1], 'ok')
-    await Promise.all([first, second])
-    expect(settled).toBe(2)
+    await second
+    expect(settled).toEqual(['a', 'b'])
   })
 
-  it('gives sends of different turns their own fate, while answers for earlier turns are still coming', async () => {
+  it('keeps call order across turns while earlier answers are still coming', async () => {
     const { link, calls, answer } = scriptedHost()
     const early = outcomes([link.send('a'), link.send('b')])
     await Promise.resolve()
-    // A later turn (here: the next microtask), no answer yet.
     const middle = outcomes([link.send('c')])
     await turn()
-    answer(calls[0], 'ok')
+    answer(calls[0], 'fail')
     answer(calls[1], 'ok')
     answer(calls[2], 'fail')
     const late = outcomes([link.send('d')])
     await turn()
     answer(calls[3], 'ok')
-    expect([...(await early), ...(await middle), ...(await late)]).toEqual(['ok', 'ok', ErrorCode.SEND_FAILED, 'ok'])
+    expect([...(await early), ...(await middle), ...(await late)]).toEqual([ErrorCode.SEND_FAILED, 'ok', ErrorCode.SEND_FAILED, 'ok'])
   })
 
   it('copes with a host that answers from inside send, even for earlier sends', async () => {
@@ -104,8 +95,7 @@ describe('SocketTask adapter send results', () => {
         call.fail({ errMsg: 'sendSocketMessage:fail boom' })
       } else call.success()
     })
-    // 'a' and 'b' were made together and one failed; 'c' came after their answers, so it is on its own.
-    expect(await outcomes([link.send('a'), link.send('b'), link.send('c')])).toEqual([ErrorCode.SEND_FAILED, ErrorCode.SEND_FAILED, 'ok'])
+    expect(await outcomes([link.send('a'), link.send('b'), link.send('c')])).toEqual(['ok', ErrorCode.SEND_FAILED, 'ok'])
   })
 
   it('gives each send its own result when the host answers each one at once (uni on H5)', async () => {
@@ -113,7 +103,7 @@ describe('SocketTask adapter send results', () => {
     expect(await outcomes([link.send('a'), link.send('bad'), link.send('c')])).toEqual(['ok', ErrorCode.SEND_FAILED, 'ok'])
   })
 
-  it('counts a send the host threw on as refused, sharing its fate with the rest of its turn', async () => {
+  it('rejects only the send the host threw on; the others keep their answers', async () => {
     const { link, calls, answer } = scriptedHost((call) => {
       if (call.data === 'bad') throw new Error('host threw')
     })
@@ -121,10 +111,11 @@ describe('SocketTask adapter send results', () => {
     await turn()
     // The host never answers the send it threw on: only 'a' and 'c' get answers.
     answer(calls[0], 'ok')
-    answer(calls[2], 'ok')
+    answer(calls[2], 'fail')
     const got = await settled
-    expect(got.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
-    for (const result of got) expect((result as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('host threw') })
+    expect(got.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected'])
+    expect((got[1] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('host threw') })
+    expect((got[2] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.SEND_FAILED, message: expect.stringContaining('boom') })
     // Nothing is left waiting: the next send gets the next answer.
     const later = outcomes([link.send('d')])
     await turn()
@@ -143,7 +134,7 @@ describe('SocketTask adapter send results', () => {
     expect(await later).toEqual([ErrorCode.SEND_FAILED])
   })
 
-  it('settles a batch whose other sends were answered before the host threw on its last one', async () => {
+  it('keeps the answers the host gave to earlier sends before it threw on a later one', async () => {
     let first: SendCall | undefined
     const { link, calls, answer } = scriptedHost((call) => {
       if (call.data === 'a') first = call
@@ -153,7 +144,7 @@ describe('SocketTask adapter send results', () => {
       }
     })
     const both = Promise.allSettled([link.send('a'), link.send('b')])
-    expect((await both).map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    expect((await both).map((r) => r.status)).toEqual(['fulfilled', 'rejected'])
     const later = outcomes([link.send('c')])
     await turn()
     answer(calls[2], 'ok')
@@ -170,7 +161,7 @@ describe('SocketTask adapter send results', () => {
     await expect(link.send('accepted')).resolves.toBeUndefined()
   })
 
-  it('starts a new batch at close(): sends before it keep their own result', async () => {
+  it('sends before and after close() keep their own results', async () => {
     const { link, calls, answer } = scriptedHost()
     const before = outcomes([link.send('a')])
     link.close(1000, 'bye')
@@ -200,5 +191,53 @@ describe('SocketTask adapter send results', () => {
     await turn()
     calls[0].fail({ errMsg: 'sendSocketMessage:fail exceed max task count' })
     await send
+  })
+
+  it('returns a result that behaves as a promise: then, catch, finally, awaited twice or after the answer', async () => {
+    const { link, calls, answer } = scriptedHost()
+    const ok = link.send('a')
+    const bad = link.send('b')
+    expect(Object.prototype.toString.call(ok)).toBe('[object Promise]')
+    const finallyRan: string[] = []
+    const chained = Promise.all([
+      ok.then(() => 'first'),
+      ok.then(() => 'second'),
+      ok.finally(() => finallyRan.push('ok')),
+      bad.catch((error: { code: string }) => error.code),
+      bad.finally(() => finallyRan.push('bad')).catch(() => 'still rejected'),
+      Promise.resolve(ok).then(() => 'adopted'),
+    ])
+    await turn()
+    answer(calls[0], 'ok')
+    answer(calls[1], 'fail')
+    expect(await chained).toEqual(['first', 'second', undefined, ErrorCode.SEND_FAILED, 'still rejected', 'adopted'])
+    expect(finallyRan.sort()).toEqual(['bad', 'ok'])
+    // Asked again after the answer came: the same outcome.
+    await expect(ok).resolves.toBeUndefined()
+    await expect(bad).rejects.toMatchObject({ code: ErrorCode.SEND_FAILED })
+    const late = link.send('c')
+    await turn()
+    answer(calls[2], 'ok')
+    await turn()
+    await expect(late).resolves.toBeUndefined()
+  })
+
+  it('reports a refused send nobody awaits as an unhandled rejection, as any promise would', async () => {
+    const seen: unknown[] = []
+    const listeners = process.listeners('unhandledRejection')
+    process.removeAllListeners('unhandledRejection')
+    process.on('unhandledRejection', (reason) => seen.push(reason))
+    try {
+      const { link, calls, answer } = scriptedHost()
+      void link.send('ignored')
+      await turn()
+      answer(calls[0], 'fail')
+      await turn()
+      await turn()
+      expect(seen).toEqual([expect.objectContaining({ code: ErrorCode.SEND_FAILED })])
+    } finally {
+      process.removeAllListeners('unhandledRejection')
+      for (const listener of listeners) process.on('unhandledRejection', listener)
+    }
   })
 })

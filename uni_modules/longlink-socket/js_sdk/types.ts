@@ -17,7 +17,8 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
  * Why a link went down or why the state changed. Documented in readme.md.
  * - `user`: `close()` was called (the only intentional reason).
  * - `server`: the server closed the link.
- * - `heartbeat-timeout`: no inbound traffic for `heartbeat.interval + heartbeat.timeout`.
+ * - `heartbeat-timeout`: no inbound traffic for `heartbeat.interval + heartbeat.timeout`, or no answer within
+ *   `verifyTimeout` to the check made after a return from the background or a network switch.
  * - `network-lost`: the platform said the network type is `none`.
  * - `background`: the app went to the background (mini-programs kill sockets ~5 s later).
  * - `connect-timeout`: an attempt did not open within `connectTimeout`.
@@ -133,6 +134,11 @@ export interface ConnectionOptions {
   timeout?: number
   /** Per-attempt limit (ms) for the link to open. Default 10000. */
   connectTimeout?: number
+  /**
+   * How long (ms) an open link has to answer a heartbeat ping sent when the app comes back from the background or
+   * the network type changes; without an answer it is replaced at once. Default 3000. Needs `heartbeat`.
+   */
+  verifyTimeout?: number
   /** Heartbeat settings, or `false` to turn it off. */
   heartbeat?: HeartbeatOptions | false
   /** Reconnect policy, or `false` to never reconnect. */

@@ -5,38 +5,38 @@ import type { Adapter, SocketHost, SocketTaskLike } from '../transport'
 /** WeChat says `connectSocket:fail exceed max task count` at the limit; other hosts word it alike. */
 const LIMIT_MESSAGE = /exceed|max.*(task|socket|count|connect)|limit|too many/i
 
-/**
- * Sends that share one promise: those made in the same turn of the event loop, with no answer from the platform
- * in between (a close() also starts a new batch). Within one turn the task's state, as the script sees it, cannot
- * change, so these sends meet one fate. The platform answers them one by one in call order; the batch settles once
- * every answer is in, rejected with the first failure if any send failed. Why not one promise per send: in a burst
- * every send stays pending until the platform answers, and thousands of pending promises are what the garbage
- * collector then spends its time on (see bench/). A send made after the previous one settled is alone in its
- * batch, so awaiting each send gives each message its own result.
- */
-interface Batch {
-  /** Settles once every send is answered: fulfilled, or rejected with the first failure. */
-  done: Promise<void>
-  /** Settles `done` with the batch's first failure, if any. */
-  settle(error: LongLinkError | undefined): void
-  /** The first failure among the batch's sends (added on failure only: the common path keeps one shape). */
-  error?: LongLinkError
-  /** Sends of the batch not answered yet. */
-  pending: number
-}
+/** The outcome of one send as a promise, made on first request (see {@link Sent}). */
+type Outcome = (n: number) => Promise<void>
 
 /**
- * A new, empty batch. The fields every send touches are set in one literal: objects that gain fields later change
- * shape on the way, and those short-lived shapes, once collected, throw away the optimised code that met them.
+ * What `send` returns on SocketTask hosts: the fate of that one message, as a promise that is only made when someone
+ * asks (`then`, `catch`, `finally`, `await`). A burst of fire-and-forget sends then keeps no promise per message
+ * waiting for the platform's answer, which is what the garbage collector would otherwise spend its time on (see
+ * bench/). The link records outcomes by send number: answers come in call order, and only failures are kept.
  */
-function newBatch(): Batch {
-  let settle!: Batch['settle']
-  const done = new Promise<LongLinkError | undefined>((resolve) => (settle = resolve)).then(rethrow)
-  return { done, settle, pending: 0 }
-}
+class Sent implements Promise<void> {
+  private made: Promise<void> | undefined
 
-function rethrow(error: LongLinkError | undefined): void {
-  if (error) throw error
+  constructor(
+    private readonly outcome: Outcome,
+    private readonly n: number,
+  ) {}
+
+  then<A = void, B = never>(onFulfilled?: ((value: void) => A | PromiseLike<A>) | null, onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return (this.made || (this.made = this.outcome(this.n))).then(onFulfilled, onRejected)
+  }
+
+  catch<B = never>(onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<void | B> {
+    return this.then(undefined, onRejected)
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<void> {
+    return this.then().finally(onFinally)
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Promise'
+  }
 }
 
 function isTask(value: unknown): value is SocketTaskLike {
@@ -80,46 +80,45 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       task.onClose((res) => events.onClose(res && typeof res.code === 'number' ? res.code : 1006, String((res && res.reason) || '')))
       // Some hosts (WeChat DevTools, Android) report the socket limit through onError rather than fail.
       task.onError((res) => events.onError(failure(res, 'SOCKET_ERROR', 'socket error')))
-      // A task answers sends in call order, so one pair of callbacks serves every send of the link.
-      const waiting: Batch[] = []
-      let open: Batch | undefined
-      /** Counts one answer for `batch`; the last one takes the batch out of `waiting` and settles it. */
-      const count = (batch: Batch, error?: LongLinkError) => {
-        if (error) batch.error = batch.error || error
-        if (!--batch.pending) waiting.splice(waiting.indexOf(batch), 1), batch.settle(batch.error)
-      }
+      // A task answers sends in call order, so one pair of callbacks serves every send of the link: answer k is
+      // the outcome of send k. Sends are numbered; `answered` counts the answers so far.
+      let sends = 0
+      let answered = 0
+      /**
+       * Per send number, only where there is something to keep: the settle functions of a send someone awaits before
+       * its answer came, or, once answered, a refused send's rejected promise (made at once, so a refusal nobody asks
+       * about is reported as an unhandled rejection, as any promise's would be).
+       */
+      const slots: Record<number, Promise<void> | [() => void, (error: LongLinkError) => void]> = {}
+      const outcome: Outcome = (n) =>
+        n < answered ? (slots[n] as Promise<void>) || Promise.resolve() : new Promise((resolve, reject) => (slots[n] = [resolve, reject]))
       const answer = (error?: LongLinkError) => {
-        const oldest = waiting[0]
         // Hosts answer each send once; an answer while no send waits (a host answering twice) is dropped.
-        if (!oldest) return
-        // Sends made from now on wait in a new batch, so answers keep coming to settle the ones waiting.
-        open = undefined
-        count(oldest, error)
+        if (answered === sends) return
+        const n = answered++
+        const waiter = slots[n] as [() => void, (error: LongLinkError) => void] | undefined
+        if (waiter) {
+          delete slots[n]
+          error ? waiter[1](error) : waiter[0]()
+        } else if (error) slots[n] = Promise.reject(error)
       }
       const sent = () => answer()
       const failed = (res: unknown) => answer(failure(res, 'SEND_FAILED', 'send failed'))
       return {
         send(data) {
-          let batch = open
-          if (!batch) {
-            waiting.push((batch = open = newBatch()))
-            // The batch closes when the current turn's code is done (a resolved promise's reaction runs then).
-            Promise.resolve().then(() => (open = undefined))
-          }
-          // Counted before the call: some hosts (uni on H5) answer from inside task.send.
-          batch.pending++
+          const n = sends++
           try {
             task.send({ data: toWire(data), success: sent, fail: failed })
           } catch (error) {
-            // The host will not answer a send it threw on: the failure is that send's answer. (A host that answered
-            // and then threw has settled the batch already, and the count goes below zero.)
-            count(batch, failure(error, 'SEND_FAILED', 'send failed'))
+            // A host that answered and then threw has given its answer; one that threw without answering never
+            // will, so this send takes no answer away from the next one.
+            if (n < answered) return new Sent(outcome, n)
+            sends--
+            return Promise.reject(failure(error, 'SEND_FAILED', 'send failed'))
           }
-          return batch.done
+          return new Sent(outcome, n)
         },
         close(code, reason) {
-          // Sends after a close cannot share the fate of sends before it.
-          open = undefined
           try {
             task.close({ code, reason, fail: () => {} })
           } catch {

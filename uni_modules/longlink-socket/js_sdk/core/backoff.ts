@@ -1,6 +1,3 @@
-import { fail, type LongLinkError } from '../errors'
-import type { CloseReason, TransitionReason } from '../types'
-
 /** The numbers of a backoff policy (see ReconnectOptions for their meaning). */
 export interface BackoffPolicy {
   min: number
@@ -23,32 +20,4 @@ export function backoffBound(attempt: number, policy: BackoffPolicy): number {
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
   const bound = backoffBound(attempt, policy)
   return Math.round(bound * (1 - policy.jitter * random()))
-}
-
-/** What follows a lost link or a failed attempt. */
-export interface NextStep {
-  to: 'reconnecting' | 'offline' | 'closed'
-  because: TransitionReason
-  /** Set when the session stops: the error waiting work fails with. */
-  stopError?: LongLinkError
-}
-
-/**
- * The reconnect policy's decision once a link or an attempt is lost: retry after a delay, wait offline (network
- * down or app hidden: no attempts), or stop (reconnect off, or `maxRetries` failures in a row). One rule for the
- * core connection and the MQTT client.
- */
-export function nextStep(
-  policy: { maxRetries: number } | undefined,
-  attempt: number,
-  blocked: boolean,
-  reason: CloseReason,
-  error?: LongLinkError,
-): NextStep {
-  if (!policy) return { to: 'closed', because: reason, stopError: error || fail('CLOSED', `link lost (${reason}), reconnect off`) }
-  if (blocked) return { to: 'offline', because: reason }
-  if (attempt >= policy.maxRetries) {
-    return { to: 'closed', because: 'retries-exhausted', stopError: fail('RETRIES_EXHAUSTED', `gave up after ${attempt} retries`, error) }
-  }
-  return { to: 'reconnecting', because: reason }
 }

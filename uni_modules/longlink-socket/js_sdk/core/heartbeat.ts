@@ -10,77 +10,82 @@
  * The owner passes `ping` (send one ping on the current link) and `dead` (the link has been silent for
  * `interval + timeout`, or `timeout` after a `check()`: drop it).
  */
-export class Heartbeat {
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private lastInbound = 0
-  /** Inbound messages so far: compared across a ping, it tells life apart even within one millisecond. */
-  private inbound = 0
-  private inboundAtPing = 0
-  private pingSentAt = 0
-  /** Set when this turn's inbound traffic has been timed: later messages of the same turn share the time. */
-  private timed = false
-
-  constructor(
-    private readonly interval: number,
-    private readonly timeout: number,
-    private readonly ping: () => void,
-    private readonly dead: () => void,
-  ) {}
-
+export interface Heartbeat {
   /** Starts (or restarts) watching from now. */
-  start(): void {
-    this.lastInbound = Date.now()
-    this.pingSentAt = 0
-    this.arm(this.interval)
-  }
-
+  start(): void
   /** Inbound traffic arrived: the link is alive. */
-  alive(): void {
-    this.inbound++
-    // Reading the clock once per turn rather than per message: a busy link delivers many messages in one turn,
-    // and the first one's time is never later than the last's, so a ping can only come a little early, never late.
-    if (this.timed) return
-    this.timed = true
-    this.lastInbound = Date.now()
-    Promise.resolve().then(() => (this.timed = false))
-  }
-
+  alive(): void
   /** A pong arrived: returns the round trip of the last ping in ms, if one was out. */
-  pong(): number | undefined {
-    this.alive()
-    const rtt = this.pingSentAt ? Date.now() - this.pingSentAt : undefined
-    this.pingSentAt = 0
-    return rtt
-  }
-
+  pong(): number | undefined
   /** Stops the timer. */
-  stop(): void {
-    clearTimeout(this.timer)
-  }
+  stop(): void
+  /**
+   * Pings now and expects life within `timeout`. Returns whether anything arrived since, for an owner that wants an
+   * answer sooner (a check after a network change or a return from background).
+   */
+  check(): () => boolean
+}
 
-  private arm(delay: number): void {
-    clearTimeout(this.timer)
-    this.timer = setTimeout(() => this.due(), delay)
+/** A heartbeat for one connection (see {@link Heartbeat}). A closure: its state minifies to short local names. */
+export function createHeartbeat(interval: number, timeout: number, ping: () => void, dead: () => void): Heartbeat {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let lastInbound = 0
+  /** Inbound messages so far: compared across a ping, it tells life apart even within one millisecond. */
+  let inbound = 0
+  let inboundAtPing = 0
+  let pingSentAt = 0
+  /** Set when this turn's inbound traffic has been timed: later messages of the same turn share the time. */
+  let timed = false
+
+  const arm = (delay: number) => {
+    clearTimeout(timer)
+    timer = setTimeout(due, delay)
   }
 
   /** The timer fired: either a ping is due, or the answer to one is. */
-  private due(): void {
-    this.timed = false
-    const now = Date.now()
-    if (this.pingSentAt) {
-      if (this.inbound === this.inboundAtPing) return this.dead()
-      this.pingSentAt = 0
+  function due(): void {
+    timed = false
+    if (pingSentAt) {
+      if (inbound === inboundAtPing) return dead()
+      pingSentAt = 0
     }
-    const silence = now - this.lastInbound
-    if (silence < this.interval) this.arm(this.interval - silence)
-    else this.check()
+    const silence = Date.now() - lastInbound
+    if (silence < interval) arm(interval - silence)
+    else check()
   }
 
-  /** Verify the link now (after a network change or a return from background): ping, and expect life within `timeout`. */
-  check(): void {
-    this.pingSentAt = Date.now()
-    this.inboundAtPing = this.inbound
-    this.arm(this.timeout)
-    this.ping()
+  function check(): () => boolean {
+    const before = (inboundAtPing = inbound)
+    pingSentAt = Date.now()
+    arm(timeout)
+    ping()
+    return () => inbound !== before
+  }
+
+  function alive(): void {
+    inbound++
+    // Reading the clock once per turn rather than per message: a busy link delivers many messages in one turn,
+    // and the first one's time is never later than the last's, so a ping can only come a little early, never late.
+    if (timed) return
+    timed = true
+    lastInbound = Date.now()
+    Promise.resolve().then(() => (timed = false))
+  }
+
+  return {
+    start() {
+      lastInbound = Date.now()
+      pingSentAt = 0
+      arm(interval)
+    },
+    alive,
+    pong() {
+      alive()
+      const rtt = pingSentAt ? Date.now() - pingSentAt : undefined
+      pingSentAt = 0
+      return rtt
+    },
+    stop: () => clearTimeout(timer),
+    check,
   }
 }

@@ -1,30 +1,11 @@
 import type { Logger } from '../types'
 
-/** Names whose values are secrets: tokens, passwords, signatures, keys, cookies, authorization. */
-const SECRET_NAME = /token|passw|pwd|secret|auth|sign|key|cookie|session|ticket|credential/i
-
-/** The URL with every secret-looking query value (and any user:password part) replaced by `***`. */
+/**
+ * The URL with its user:password part and every query value replaced by `***`. The names a value was sent under are
+ * worth logging; the value itself may be a secret whatever its name (`t=`, `jwt=`, `code=`), so none is kept.
+ */
 export function redactUrl(url: string): string {
-  return url
-    .replace(/\/\/([^/@?#]+)@/, '//***@')
-    .replace(/([?&])([^=&#]+)=([^&#]*)/g, (all, sep: string, name: string) =>
-      SECRET_NAME.test(decodeSafe(name)) ? `${sep}${name}=***` : all,
-    )
-}
-
-/** Header names only, with secret-looking values replaced by `***`. */
-export function redactHeaders(header: Record<string, string> | undefined): string {
-  if (!header) return '{}'
-  const parts = Object.keys(header).map((name) => `${name}: ${SECRET_NAME.test(name) ? '***' : header[name]}`)
-  return `{${parts.join(', ')}}`
-}
-
-function decodeSafe(text: string): string {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
+  return url.replace(/\/\/[^/?#]*@|=[^&#]*/g, (part) => (part[0] === '=' ? '=***' : '//***@'))
 }
 
 /** One log function, whatever shape the user's logger has. */

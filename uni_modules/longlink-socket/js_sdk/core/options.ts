@@ -1,14 +1,21 @@
 import { fail } from '../errors'
-import type { ConnectionOptions, MessageData, SendData } from '../types'
+import type { TransportRequest } from '../transport'
+import type { AuthContext, AuthResult, ConnectionOptions, MessageData, SendData } from '../types'
 import type { BackoffPolicy } from './backoff'
+import { toLogFn, type LogFn } from './log'
 
 /** Options after validation, with every default filled in. */
 export interface ResolvedOptions {
   url: string
+  /** The auth hook, called before every attempt. */
+  auth: ((context: AuthContext) => unknown) | undefined
+  /** The logger as one function (a no-op without one). */
+  log: LogFn
   header: Record<string, string> | undefined
   protocols: string[] | undefined
   timeout: number | undefined
   connectTimeout: number
+  verifyTimeout: number
   heartbeat: { interval: number; timeout: number; ping: () => SendData; isPong: (data: MessageData) => boolean } | undefined
   reconnect: (BackoffPolicy & { maxRetries: number; minUptime: number }) | undefined
   queueMax: number
@@ -17,6 +24,7 @@ export interface ResolvedOptions {
 /** Default numbers, documented in readme.md. */
 export const DEFAULTS = {
   connectTimeout: 10_000,
+  verifyTimeout: 3_000,
   heartbeat: { interval: 25_000, timeout: 10_000 },
   reconnect: { min: 1_000, max: 30_000, factor: 2, jitter: 0.5, maxRetries: Infinity, minUptime: 5_000 },
   queueMax: 100,
@@ -40,12 +48,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** `defaults` overridden by the numbers in `input`, each checked by its rule. */
-function numbers<T extends Record<string, number>>(prefix: string, input: Record<string, unknown>, defaults: T, rules: Record<keyof T, Rule>): T {
-  const out: Record<string, number> = { ...defaults }
+function numbers<T extends object>(prefix: string, input: Record<string, unknown>, defaults: T, rules: Partial<Record<keyof T, Rule>>): T {
+  const out = { ...defaults } as Record<string, unknown>
   for (const key in rules) {
     const value = input[key]
     if (value === undefined) continue
-    if (typeof value !== 'number' || !rules[key][0](value)) invalid(`${prefix}${key} must be ${rules[key][1]}, got ${String(value)}`)
+    const [check, expected] = rules[key]!
+    if (typeof value !== 'number' || !check(value)) invalid(`${prefix}${key} must be ${expected}, got ${String(value)}`)
     out[key] = value
   }
   return out as T
@@ -74,8 +83,11 @@ export function checkHeader(header: unknown, name = 'header'): Record<string, st
   return header as Record<string, string> | undefined
 }
 
-/** Validates every option (throwing INVALID_URL / INVALID_OPTION at once) and fills in the defaults. */
-export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
+/**
+ * Validates every option (throwing INVALID_URL / INVALID_OPTION at once) and fills in the defaults. `logPrefix` starts
+ * every log line.
+ */
+export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlink]'): ResolvedOptions {
   const url = checkUrl(options.url)
   let protocols = options.protocols
   if (typeof protocols === 'string') protocols = [protocols]
@@ -112,25 +124,39 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
   if (reconnect && reconnect.max < reconnect.min) invalid(`reconnect.max must be >= reconnect.min, got ${reconnect.max}`)
 
   const queue = section('queue', options.queue)!
-  const top = numbers('', { ...options, queueMax: queue.max } as Record<string, unknown>, { connectTimeout: DEFAULTS.connectTimeout, queueMax: DEFAULTS.queueMax, timeout: 0 }, {
+  // The top-level numbers, checked against the defaults (the nested defaults ride along and are replaced below).
+  const top = numbers('', { ...options, queueMax: queue.max } as Record<string, unknown>, { ...DEFAULTS, timeout: 0 }, {
     connectTimeout: MS,
+    verifyTimeout: MS,
     queueMax: [(n) => Number.isInteger(n) && n >= 0, 'an integer >= 0 (queue.max)'],
     timeout: MS,
-  })
+  } as Record<keyof typeof DEFAULTS | 'timeout', Rule>)
   return {
+    ...top,
     url,
+    auth: options.auth,
+    log: toLogFn(options.logger, logPrefix),
     header: checkHeader(options.header),
     protocols,
     timeout: top.timeout || undefined,
-    connectTimeout: top.connectTimeout,
     heartbeat,
     reconnect,
-    queueMax: top.queueMax,
   }
 }
 
-/** The URL with `query` appended (the auth hook's fresh parameters for one attempt). */
-export function withQuery(url: string, query: Record<string, string | number | boolean> | undefined): string {
-  const pairs = Object.keys(query || {}).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(String(query![k]))}`)
-  return pairs.length ? url + (url.includes('?') ? '&' : '?') + pairs.join('&') : url
+/**
+ * One attempt's request: the options' url, headers and protocols, with the auth hook's query appended and its headers
+ * on top. Throws INVALID_OPTION when the hook returned headers that are not strings.
+ */
+export function attemptRequest(options: ResolvedOptions, extra: AuthResult): TransportRequest {
+  const header = checkHeader(extra.header, 'auth().header')
+  const query = extra.query || {}
+  const pairs = Object.keys(query).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(String(query[k]))}`)
+  const { url } = options
+  return {
+    url: pairs.length ? url + (url.includes('?') ? '&' : '?') + pairs.join('&') : url,
+    header: header ? { ...options.header, ...header } : options.header,
+    protocols: options.protocols,
+    timeout: options.timeout,
+  }
 }

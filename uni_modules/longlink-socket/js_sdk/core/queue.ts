@@ -9,29 +9,31 @@ export interface QueuedSend {
 }
 
 /** The bounded, ordered queue of sends made while the link is not open. Overflow is refused, never dropped. */
-export class SendQueue {
-  private items: QueuedSend[] = []
-
-  constructor(private readonly max: number) {}
-
+export interface SendQueue {
   /** Adds one send, or rejects it with `QUEUE_FULL`. */
-  push(item: QueuedSend): void {
-    if (this.items.length >= this.max) {
-      item.reject(fail('QUEUE_FULL', `queue full (${this.max})`))
-      return
-    }
-    this.items.push(item)
-  }
-
+  push(item: QueuedSend): void
   /** Takes every queued send, oldest first. */
-  drain(): QueuedSend[] {
-    const items = this.items
-    this.items = []
-    return items
-  }
-
+  drain(): QueuedSend[]
   /** Rejects every queued send with `error`. */
-  rejectAll(error: LongLinkError): void {
-    for (const item of this.drain()) item.reject(error)
+  rejectAll(error: LongLinkError): void
+}
+
+/** A send queue of at most `max` sends (see {@link SendQueue}). */
+export function createSendQueue(max: number): SendQueue {
+  let items: QueuedSend[] = []
+  const drain = () => {
+    const taken = items
+    items = []
+    return taken
+  }
+  return {
+    push(item) {
+      if (items.length < max) items.push(item)
+      else item.reject(fail('QUEUE_FULL', `queue full (${max})`))
+    },
+    drain,
+    rejectAll(error) {
+      for (const item of drain()) item.reject(error)
+    },
   }
 }

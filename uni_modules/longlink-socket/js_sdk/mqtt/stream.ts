@@ -7,12 +7,28 @@ type Listener = (...args: any[]) => void
 /** How long `end()` waits for the platform to confirm the close before the stream reports itself closed. */
 const END_GRACE_MS = 1000
 
+/**
+ * Why a stream closed:
+ * - `closed`: the platform reported the link closed (the peer, the network or the platform ended it);
+ * - `failed`: the link failed (a socket error);
+ * - `ended`: MQTT.js ended the stream (after DISCONNECT, on `end()`);
+ * - `destroyed`: MQTT.js destroyed the stream: its keepalive found no PINGRESP, or a forced end.
+ */
+export type StreamCloseCause = 'closed' | 'failed' | 'ended' | 'destroyed'
+
+/** How one stream closed: the cause, and the code and reason the platform gave (or ours). */
+export interface StreamClose {
+  cause: StreamCloseCause
+  code: number
+  reason: string
+}
+
 /** What the MQTT client hears from one link besides the byte stream. */
 export interface StreamHooks {
   /** The socket opened (MQTT.js's CONNECT, written earlier, goes out now). */
   opened(): void
-  /** The socket closed or failed; `code` and `reason` as the platform said. */
-  closed(code: number, reason: string): void
+  /** The stream closed, once, for the given cause. */
+  closed(close: StreamClose): void
 }
 
 /**
@@ -28,6 +44,8 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
   let destination: { write(chunk: Uint8Array): unknown } | undefined
   let open = false
   let closed = false
+  /** MQTT.js called `end()`: the close the platform reports next is the one it asked for. */
+  let ending = false
   let corked = 0
   let flushQueued = false
   let pending: Uint8Array[] = []
@@ -36,12 +54,12 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
     for (const listener of (listeners[event] || []).slice()) listener(...args)
   }
 
-  const finish = (code: number, reason: string) => {
+  const finish = (cause: StreamCloseCause, code: number, reason: string) => {
     if (closed) return
     closed = true
     open = false
     pending = []
-    hooks.closed(code, reason)
+    hooks.closed({ cause, code, reason })
     // Node streams report 'close' asynchronously; MQTT.js relies on its own handlers having run first.
     setTimeout(() => emit('close'), 0)
   }
@@ -76,12 +94,12 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
       const bytes = typeof data === 'string' ? utf8Encode(data) : new Uint8Array(data)
       if (destination && !closed) destination.write(bytes)
     },
-    onClose: (code, reason) => finish(code, reason),
+    onClose: (code, reason) => finish(ending ? 'ended' : 'closed', code, reason),
     onError(error) {
       if (closed) return
       emit('error', error)
       transport.close()
-      finish(1006, error.message)
+      finish('failed', 1006, error.message)
     },
   })
 
@@ -91,7 +109,8 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
       return target
     },
     write(chunk) {
-      if (closed) return false
+      // Bytes for a closed stream go nowhere; `false` would leave MQTT.js waiting for a 'drain' that never comes.
+      if (closed) return true
       pending.push(typeof chunk === 'string' ? utf8Encode(chunk) : (chunk as Uint8Array))
       if (!corked && !flushQueued) {
         flushQueued = true
@@ -106,16 +125,18 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
       if (corked > 0 && --corked === 0) flush()
     },
     end(callback) {
+      ending = true
       flush()
       if (callback) stream.once('close', callback)
       transport.close(1000, '')
-      setTimeout(() => finish(1000, 'ended'), END_GRACE_MS)
+      setTimeout(() => finish('ended', 1000, ''), END_GRACE_MS)
       return stream
     },
     destroy(error) {
-      if (error && !closed) emit('error', error)
+      if (closed) return stream
+      if (error) emit('error', error)
       transport.close()
-      finish(1006, error ? error.message : 'destroyed')
+      finish('destroyed', 1006, error ? error.message : '')
       return stream
     },
     on(event, listener) {

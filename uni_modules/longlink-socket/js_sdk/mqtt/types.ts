@@ -37,8 +37,13 @@ export interface MqttClientOptions {
   properties?: Record<string, unknown>
   /** Jittered backoff as in the core, or false. */
   reconnect?: ReconnectOptions | false
-  /** How long (ms) to wait for CONNACK on each attempt. Default 10000. */
+  /** How long (ms) each attempt may take until it is open (CONNACK and every filter subscribed again). Default 10000. */
   connectTimeout?: number
+  /**
+   * How long (ms) an open link has to answer a PINGREQ sent when the app comes back from the background or the
+   * network type changes; without a PINGRESP it is replaced at once, whatever `keepalive` says. Default 3000.
+   */
+  verifyTimeout?: number
   /** Handshake headers (mini-programs and App). */
   header?: Record<string, string>
   /** WebSocket subprotocols. Default `['mqtt']`. */

@@ -65,6 +65,8 @@ export declare class MqttClient {
   outgoingStore: unknown
   queue: unknown[]
   connect(): this
+  /** Sends one PINGREQ now (the keepalive's own ping). */
+  sendPing(): void
   reconnect(opts?: { incomingStore?: unknown; outgoingStore?: unknown }): this
   end(force?: boolean, callback?: () => void): this
   subscribe(
