@@ -43,6 +43,9 @@ export async function bundle() {
       'abort-controller': join(shims, 'abort-controller.js'),
       // bl and readable-stream each nest their own copy of `buffer`: one is enough.
       buffer: require.resolve('buffer/'),
+      // readable-stream's shim requires the `process` package, whose nextTick waits for a timer (setTimeout 0) per
+      // stream callback: every packet would wait a timer tick, and timers captured at load escape fake clocks too.
+      process: join(shims, 'process.js'),
     },
     logLevel: 'error',
   })

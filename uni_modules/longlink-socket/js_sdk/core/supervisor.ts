@@ -63,9 +63,9 @@ export interface Supervisor<E extends SupervisedEvents> {
   failed(error: LongLinkError): void
   /**
    * The link or the attempt is gone for `reason`: tell the user (an open link's end is a `close` event with `message`
-   * and `code`), then retry (`now`: at once), wait or stop.
+   * and `code`), then retry, wait or stop. A link found dead while it was being verified is replaced at once.
    */
-  down(reason: CloseReason, error?: LongLinkError, message?: string, code?: number, now?: boolean): void
+  down(reason: CloseReason, error?: LongLinkError, message?: string, code?: number): void
   /** Stops for good with `error`. */
   terminal(error: LongLinkError, reason: TransitionReason): void
   /** Emits `error` (and logs it). */
@@ -111,6 +111,8 @@ export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOp
   let retryTimer: Timer
   /** The one deadline of the current link: opening while `connecting`, answering a probe while `open`. */
   let linkTimer: Timer
+  /** A probe is out: however its failure is found (its deadline, the driver's own watchdog), the link is replaced at once. */
+  let verifying = false
   let uptimeTimer: Timer
   let stopWatching: (() => void) | undefined
   let openWaiters: { resolve: () => void; reject: (error: LongLinkError) => void }[] = []
@@ -177,8 +179,9 @@ export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOp
     down('error', state === 'connecting' && error.code === 'SOCKET_ERROR' ? fail('CONNECT_FAILED', error.message, error) : error, error.message)
   }
 
-  function down(reason: CloseReason, error?: LongLinkError, message = reason as string, code = 1006, now?: boolean): void {
+  function down(reason: CloseReason, error?: LongLinkError, message = reason as string, code = 1006): void {
     const wasOpen = state === 'open'
+    const now = verifying
     detach()
     const blocked = hidden || networkDown
     // What follows: stop (reconnect off, or `maxRetries` failures in a row), wait offline (no attempts while the network
@@ -208,6 +211,7 @@ export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOp
    */
   function detach(): () => boolean {
     const mine = ++generation
+    verifying = false
     clearTimeout(linkTimer)
     clearTimeout(uptimeTimer)
     driver.drop()
@@ -264,7 +268,8 @@ export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOp
     const heard = state === 'open' && driver.probe()
     if (!heard) return
     clearTimeout(linkTimer)
-    linkTimer = setTimeout(() => heard() || down('heartbeat-timeout', undefined, 'no answer to a check', 1006, true), options.verifyTimeout)
+    verifying = true
+    linkTimer = setTimeout(() => (heard() ? (verifying = false) : down('heartbeat-timeout', undefined, 'no answer to a check')), options.verifyTimeout)
   }
 
   /**

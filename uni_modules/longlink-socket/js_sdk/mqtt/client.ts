@@ -14,8 +14,9 @@ import type { MqttAuthResult, MqttClient, MqttClientEvents, MqttClientOptions } 
 
 /**
  * MQTT.js keeps its own fixed-period reconnect and CONNACK timer; the supervisor's backoff and connect deadline replace
- * them. A period of 0 would make MQTT.js drop unacked QoS 1/2 publishes of a clean session on every link loss, so both
- * are set beyond any session instead (each connect clears MQTT.js's reconnect timer).
+ * them. A period of 0 would make MQTT.js drop unacked QoS 1/2 publishes of a clean session on every link loss, so while
+ * a session runs both are set beyond any session instead (each connect clears MQTT.js's reconnect timer); once the
+ * session stops the period is 0, so MQTT.js arms nothing.
  */
 const NEVER = 2_147_483_647
 
@@ -58,7 +59,8 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
    * still believes it is connected, and would write to the dead stream what belongs in its offline queue.
    */
   let afterClose: (() => void)[] | undefined
-  let lastClose: StreamClose = { cause: 'closed', code: 1006, reason: '' }
+  /** How the current stream closed, once it has. */
+  let lastClose: StreamClose | undefined
   /** The credentials of the current attempt, to tell a retry with fresh ones from the same ones again. */
   let credentials = ''
   /** A refused CONNACK on the current link (MQTT.js closes the link next). */
@@ -72,6 +74,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
   const engine = new mqtt.MqttClient(
     () => {
       streamLive = true
+      lastClose = undefined
       return createMqttStream(adapter, request!, {
         opened: () => log('debug', `socket open, CONNECT sent as ${clientId}`),
         closed: (close) => (lastClose = close),
@@ -111,6 +114,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
         }
         const start = () => {
           if (!attempt()) return
+          engine.options.reconnectPeriod = NEVER
           if (!started) {
             started = true
             engine.connect()
@@ -144,7 +148,10 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
         subscriptions.stop(closed)
         freshSession = true
         retrying = undefined
-        // Stops MQTT.js too (its timers, its stores), unless an intentional end is already doing so.
+        // The session is over: MQTT.js must not arm its own reconnect timer when the last stream's close comes in, and
+        // what it still holds fails (a period of 0 lets it flush). Then it stops too (its timers, its stores), unless an
+        // intentional end is already doing so.
+        engine.options.reconnectPeriod = 0
         if (started && !engine.disconnecting) engine.end(true)
       },
     },
@@ -190,6 +197,9 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
     const connecting = sv.state === 'connecting'
     // A refused CONNACK: MQTT.js closes the link next, and `linkClosed` decides whether trying again can help.
     if (connecting && code > 0) return void (refusal = { error: refusalError(code, error), credentials })
+    // MQTT.js saying why it destroyed the stream itself ("Keepalive timeout") is no socket error: the close that
+    // follows tells it as a `heartbeat-timeout`, the way the core tells a dead link.
+    if (lastClose && lastClose.cause === 'destroyed') return
     sv.report(fail(connecting ? 'CONNECT_FAILED' : 'SOCKET_ERROR', messageOf(error), error))
   }
 
@@ -203,8 +213,9 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       retrying = refused
       return sv.retry('error')
     }
-    // MQTT.js destroys the stream itself only when its keepalive went unanswered.
-    sv.closed(lastClose.code, lastClose.reason, lastClose.cause === 'destroyed' ? 'heartbeat-timeout' : 'server')
+    // MQTT.js destroys the stream itself only when its keepalive went unanswered; a failed link is an error, as in the core.
+    const { cause, code, reason } = lastClose || { cause: 'closed', code: 1006, reason: '' }
+    sv.closed(code, reason, cause === 'destroyed' ? 'heartbeat-timeout' : cause === 'failed' ? 'error' : 'server')
   }
 
   function publishError(error: ErrorWithReasonCode): LongLinkError {

@@ -46,6 +46,8 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
   let closed = false
   /** MQTT.js called `end()`: the close the platform reports next is the one it asked for. */
   let ending = false
+  /** Ends the stream if the platform never confirms the close `end()` asked for. */
+  let graceTimer: ReturnType<typeof setTimeout> | undefined
   let corked = 0
   let flushQueued = false
   let pending: Uint8Array[] = []
@@ -59,6 +61,7 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
     closed = true
     open = false
     pending = []
+    clearTimeout(graceTimer)
     hooks.closed({ cause, code, reason })
     // Node streams report 'close' asynchronously; MQTT.js relies on its own handlers having run first.
     setTimeout(() => emit('close'), 0)
@@ -129,7 +132,7 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
       flush()
       if (callback) stream.once('close', callback)
       transport.close(1000, '')
-      setTimeout(() => finish('ended', 1000, ''), END_GRACE_MS)
+      graceTimer = setTimeout(() => finish('ended', 1000, ''), END_GRACE_MS)
       return stream
     },
     destroy(error) {
