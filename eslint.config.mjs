@@ -26,6 +26,8 @@ export default defineConfig(
       '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: true, allowTernary: true }],
       // `const { success: _s, ...rest } = options` drops keys on purpose.
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
+      // `let admin` read (as undefined) by a callback that may run before it is set would throw as a `const`.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

@@ -52,7 +52,10 @@ async function rate(pipe: Pipe, window: number): Promise<number> {
   const finished = new Promise<void>((resolve) => (done = resolve))
   pipe.handle(() => {
     if (++received === MESSAGES) done()
-    else if (sent < MESSAGES) sent++, pipe.send(PAYLOAD)
+    else if (sent < MESSAGES) {
+      sent++
+      pipe.send(PAYLOAD)
+    }
   })
   const start = performance.now()
   for (; sent < Math.min(window, MESSAGES); sent++) pipe.send(PAYLOAD)
@@ -256,7 +259,12 @@ async function deadLink() {
   const server = await startEchoServer()
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.port } })
   const wx = createWxSimulator()
-  const connection = createConnection({ url: proxy.url('/bench'), platform: wx as never, heartbeat: { interval, timeout }, reconnect: { min: 50, max: 100 } })
+  const connection = createConnection({
+    url: proxy.url('/bench'),
+    platform: wx as never,
+    heartbeat: { interval, timeout },
+    reconnect: { min: 50, max: 100 },
+  })
   const samples: number[] = []
   try {
     await connection.open()

@@ -14,4 +14,4 @@ const child = spawn(process.execPath, [cli, ...process.argv.slice(2)], {
   stdio: 'inherit',
   env: { ...process.env, UNI_INPUT_DIR: root },
 })
-child.on('exit', (code, signal) => process.exit(signal ? 1 : code ?? 1))
+child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)))

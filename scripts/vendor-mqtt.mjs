@@ -60,7 +60,9 @@ if (isMain) {
     let current = ''
     try {
       current = readFileSync(target, 'utf8')
-    } catch {}
+    } catch {
+      // No copy yet: it differs from a fresh build.
+    }
     if (current !== fresh) {
       console.error(`${target} differs from a fresh build of mqtt ${version}: run node scripts/vendor-mqtt.mjs`)
       process.exit(1)

@@ -132,7 +132,13 @@ async function startInstance(config: BackendConfig, logger: Logger, tokens: Toke
   if (external) {
     bus = await connectExternalBus({ url: external, username: config.brokerUsername, password: config.brokerPassword, logger, metrics })
   } else {
-    broker = await createEmbeddedBroker({ tokens, logger, metrics, acl: (rider, filter) => bikes?.canSubscribe(rider, filter) ?? false, onChange: notify })
+    broker = await createEmbeddedBroker({
+      tokens,
+      logger,
+      metrics,
+      acl: (rider, filter) => bikes?.canSubscribe(rider, filter) ?? false,
+      onChange: notify,
+    })
     bus = broker.bus
   }
   const mqttUrlFor = (req: IncomingMessage): string => external ?? `ws://${req.headers.host ?? `${config.host}:${config.port}`}/mqtt`
@@ -160,7 +166,11 @@ async function startInstance(config: BackendConfig, logger: Logger, tokens: Toke
     const url = new URL(req.url ?? '/', 'http://localhost')
     res.setHeader('access-control-allow-origin', '*')
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { 'access-control-allow-methods': 'GET, POST, OPTIONS', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '600' })
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': 'authorization, content-type',
+        'access-control-max-age': '600',
+      })
       return void res.end()
     }
     void (async () => {

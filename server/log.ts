@@ -31,7 +31,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return '[deep]'
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return `[${value.byteLength} bytes]`
   if (value instanceof Error) {
-    return { name: value.name, message: redactString(value.message), ...(('code' in value) && { code: (value as { code: unknown }).code }) }
+    return { name: value.name, message: redactString(value.message), ...('code' in value && { code: (value as { code: unknown }).code }) }
   }
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1))
   const out: Record<string, unknown> = {}

@@ -11,7 +11,18 @@ import { join, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
 
 const root = resolve(__dirname, '../..')
-const HOST_FILES = ['App.vue', 'main.ts', 'index.html', 'manifest.json', 'pages.json', 'vite.config.ts', 'tsconfig.json', 'shims.d.ts', 'package.json', 'uni_modules']
+const HOST_FILES = [
+  'App.vue',
+  'main.ts',
+  'index.html',
+  'manifest.json',
+  'pages.json',
+  'vite.config.ts',
+  'tsconfig.json',
+  'shims.d.ts',
+  'package.json',
+  'uni_modules',
+]
 
 /** JS size of one build output. */
 export interface JsSize {

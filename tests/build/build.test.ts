@@ -24,7 +24,8 @@ describe('host project builds', () => {
     expect(JSON.parse(readFileSync(join(out, 'project.config.json'), 'utf8')).appid).toBeTruthy()
     const sdk = join(out, 'uni_modules/longlink-socket/js_sdk')
     // The demo pages use the MQTT entry and its composables, which bring the shared core pieces along.
-    for (const file of ['mqtt/client.js', 'vue-mqtt.js', 'core/backoff.js', 'adapters/socket-task.js']) expect(existsSync(join(sdk, file)), file).toBe(true)
+    for (const file of ['mqtt/client.js', 'vue-mqtt.js', 'core/backoff.js', 'adapters/socket-task.js'])
+      expect(existsSync(join(sdk, file)), file).toBe(true)
     expect(app.pages).toContain('pages/ride/ride')
     expect(readFileSync(join(sdk, 'errors.js'), 'utf8')).toContain('LongLinkError')
     // Conditional compilation keeps the browser adapter out of the mini-program bundle.

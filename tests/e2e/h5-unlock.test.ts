@@ -27,11 +27,22 @@ async function shot(name: string): Promise<void> {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error('chromium is not installed: run .ci/install-system.sh (CI does)')
   mkdirSync(shots, { recursive: true })
-  await promisify(execFile)(process.execPath, [join(root, 'scripts/uni.mjs'), 'build'], { cwd: root, env: { ...process.env, NODE_ENV: 'production' } })
+  await promisify(execFile)(process.execPath, [join(root, 'scripts/uni.mjs'), 'build'], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'production' },
+  })
   backend = await startBackend({ env: { PORT: '0', UNLOCK_DELAY_MS: '300' } })
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   })
   page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
 }, 120_000)

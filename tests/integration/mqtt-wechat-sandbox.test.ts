@@ -113,7 +113,10 @@ afterAll(async () => {
 function newSandbox(extraGlobals?: Record<string, unknown>): { sim: WxSimHost; sandbox: MiniProgramSandbox } {
   const sim = createWxSimulator()
   const sandbox = loadMiniProgram(DIST, { wx: sim, extraGlobals })
-  cleanups.push(() => sim.dispose(), () => sandbox.dispose())
+  cleanups.push(
+    () => sim.dispose(),
+    () => sandbox.dispose(),
+  )
   return { sim, sandbox }
 }
 
@@ -135,7 +138,11 @@ async function roundTrip({ sim, sandbox }: { sim: WxSimHost; sandbox: MiniProgra
   expect(sim.tasks[0].url).toBe(broker.url)
 
   const received: MqttMessage[] = []
-  const subscription = await within(client.subscribe(TOPIC_IN, (message) => received.push(message), { qos: 1 }), STEP_MS, 'sandbox subscribe')
+  const subscription = await within(
+    client.subscribe(TOPIC_IN, (message) => received.push(message), { qos: 1 }),
+    STEP_MS,
+    'sandbox subscribe',
+  )
   expect(subscription.qos).toBe(1)
 
   const sent = { bike: 'B42', unlocked: true, at: 1_717_171_717, rider: '骑手-7', tags: ['a', 'b'] }
@@ -177,8 +184,20 @@ describe('WeChat-shaped sandbox', () => {
       '[typeof console, typeof setTimeout, typeof clearInterval, typeof wx, typeof global, global === globalThis, typeof App, typeof Page, typeof Component, typeof Behavior, typeof getApp, typeof getCurrentPages, typeof Promise, typeof Uint8Array]',
     )
     expect([...(present as unknown[])]).toEqual([
-      'object', 'function', 'function', 'object', 'object', false,
-      'function', 'function', 'function', 'function', 'function', 'function', 'function', 'function',
+      'object',
+      'function',
+      'function',
+      'object',
+      'object',
+      false,
+      'function',
+      'function',
+      'function',
+      'function',
+      'function',
+      'function',
+      'function',
+      'function',
     ])
   })
 
@@ -189,7 +208,13 @@ describe('WeChat-shaped sandbox', () => {
     )
     fs.writeFileSync(path.join(tmpDir, 'dep.js'), 'exports.value = 42')
     const sandbox = loadMiniProgram(tmpDir, { wx: {}, extraGlobals: { self: {}, window: {}, navigator: { language: 'en' } } })
-    expect({ ...(sandbox.require('probe') as object) }).toEqual({ self: 'undefined', window: 'undefined', navigator: 'undefined', globalSelf: 'object', dep: 42 })
+    expect({ ...(sandbox.require('probe') as object) }).toEqual({
+      self: 'undefined',
+      window: 'undefined',
+      navigator: 'undefined',
+      globalSelf: 'object',
+      dep: 42,
+    })
     expect(() => sandbox.require('../outside.js')).toThrow(/outside the mini-program package/)
   })
 

@@ -18,7 +18,9 @@ type Sim = ReturnType<typeof createWxSimulator>
 interface BrokerFixture {
   name: string
   protocolVersion: 4 | 5
-  start(users?: Record<string, string>): Promise<{ url: string; port: number; restart(): Promise<void>; close(): Promise<void>; pause?(): void; resume?(): void }>
+  start(
+    users?: Record<string, string>,
+  ): Promise<{ url: string; port: number; restart(): Promise<void>; close(): Promise<void>; pause?(): void; resume?(): void }>
 }
 
 const brokers: BrokerFixture[] = [
@@ -51,7 +53,6 @@ function collect(): { messages: MqttMessage[]; handler: (m: MqttMessage) => void
   const messages: MqttMessage[] = []
   return { messages, handler: (m) => messages.push(m) }
 }
-
 
 describe.each(brokers)('MQTT over $name', (fixture) => {
   let broker: Awaited<ReturnType<BrokerFixture['start']>>
@@ -297,7 +298,14 @@ describe.each(brokers)('MQTT login over $name', (fixture) => {
   })
 
   it('a refused login gives NOT_AUTHORIZED and no retry loop', async () => {
-    const c = createMqttClient({ url: broker.url, platform: sim as never, protocolVersion: fixture.protocolVersion, username: 'rider', password: 'wrong', reconnect: { min: 20, max: 50 } })
+    const c = createMqttClient({
+      url: broker.url,
+      platform: sim as never,
+      protocolVersion: fixture.protocolVersion,
+      username: 'rider',
+      password: 'wrong',
+      reconnect: { min: 20, max: 50 },
+    })
     const attempts: string[] = []
     c.on('state', (s) => s.to === 'connecting' && attempts.push(s.reason))
     await expect(c.connect()).rejects.toMatchObject({ code: ErrorCode.NOT_AUTHORIZED })
@@ -551,10 +559,13 @@ describe('MQTT across platforms (aedes)', () => {
 
   it('rejects bad filters and wildcard publishes with INVALID_TOPIC at once', () => {
     const c = createMqttClient({ url: broker.url, platform: createWxSimulator() as never })
-    for (const filter of ['a/#/b', 'a+', '']) expect(() => c.subscribe(filter, () => {})).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_TOPIC }))
+    for (const filter of ['a/#/b', 'a+', ''])
+      expect(() => c.subscribe(filter, () => {})).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_TOPIC }))
     expect(() => c.publish('a/+', 'x')).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_TOPIC }))
     expect(() => c.waitFor('#/a')).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_TOPIC }))
-    expect(() => createMqttClient({ url: 'http://x', platform: createWxSimulator() as never })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_URL }))
+    expect(() => createMqttClient({ url: 'http://x', platform: createWxSimulator() as never })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_URL }),
+    )
     expect(() => createMqttClient({ url: broker.url, platform: createWxSimulator() as never, protocolVersion: 3 as never })).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
     )

@@ -29,7 +29,10 @@ describe.each(simulators)('SocketTask sends over $name', ({ create }) => {
   async function openLink(): Promise<Transport> {
     let opened!: () => void
     const open = new Promise<void>((resolve) => (opened = resolve))
-    const link = createSocketTaskAdapter(sim).open({ url: server.url('/sends') }, { onOpen: () => opened(), onMessage() {}, onClose() {}, onError() {} })
+    const link = createSocketTaskAdapter(sim).open(
+      { url: server.url('/sends') },
+      { onOpen: () => opened(), onMessage() {}, onClose() {}, onError() {} },
+    )
     await open
     return link
   }
@@ -48,7 +51,14 @@ describe.each(simulators)('SocketTask sends over $name', ({ create }) => {
     const before = [link.send('a'), link.send('b')]
     link.close(1000, 'bye')
     const after = [link.send('c'), link.send('d')]
-    const outcomes = await Promise.all([...before, ...after].map((p) => p.then(() => 'ok', (error) => error.code)))
+    const outcomes = await Promise.all(
+      [...before, ...after].map((p) =>
+        p.then(
+          () => 'ok',
+          (error) => error.code,
+        ),
+      ),
+    )
     expect(outcomes).toEqual(['ok', 'ok', ErrorCode.SEND_FAILED, ErrorCode.SEND_FAILED])
     await until(() => server.messages.length === 2, 2000)
     expect(server.messages.map((m) => m.data)).toEqual(['a', 'b'])

@@ -17,26 +17,38 @@ import { loadMiniProgram } from '../support/wechat-sandbox'
 const root = resolve(__dirname, '../..')
 const DIST = join(root, 'dist/build/mp-weixin')
 
-type Options = { url: string; method?: string; data?: unknown; header?: Record<string, string>; success?: (res: unknown) => void; fail?: (err: unknown) => void; complete?: () => void }
+type Options = {
+  url: string
+  method?: string
+  data?: unknown
+  header?: Record<string, string>
+  success?: (res: unknown) => void
+  fail?: (err: unknown) => void
+  complete?: () => void
+}
 
 /** `wx.request` on a real HTTP socket: JSON bodies out, JSON parsed back (WeChat's default dataType). */
 function wxRequest(options: Options): { abort(): void } {
   const body = options.data === undefined ? undefined : typeof options.data === 'string' ? options.data : JSON.stringify(options.data)
-  const request = http.request(options.url, { method: options.method ?? 'GET', headers: { ...options.header, ...(body ? { 'content-length': Buffer.byteLength(body) } : {}) } }, (response) => {
-    let text = ''
-    response.setEncoding('utf8')
-    response.on('data', (chunk) => (text += chunk))
-    response.on('end', () => {
-      let data: unknown = text
-      try {
-        data = JSON.parse(text)
-      } catch {
-        // not JSON: handed over as text
-      }
-      options.success?.({ statusCode: response.statusCode, data, header: response.headers, errMsg: 'request:ok' })
-      options.complete?.()
-    })
-  })
+  const request = http.request(
+    options.url,
+    { method: options.method ?? 'GET', headers: { ...options.header, ...(body ? { 'content-length': Buffer.byteLength(body) } : {}) } },
+    (response) => {
+      let text = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk) => (text += chunk))
+      response.on('end', () => {
+        let data: unknown = text
+        try {
+          data = JSON.parse(text)
+        } catch {
+          // not JSON: handed over as text
+        }
+        options.success?.({ statusCode: response.statusCode, data, header: response.headers, errMsg: 'request:ok' })
+        options.complete?.()
+      })
+    },
+  )
   request.on('error', (error) => {
     options.fail?.({ errMsg: `request:fail ${error.message}` })
     options.complete?.()
@@ -49,7 +61,10 @@ function wxRequest(options: Options): { abort(): void } {
 const cleanups: (() => unknown)[] = []
 
 beforeAll(async () => {
-  await promisify(execFile)(process.execPath, [join(root, 'scripts/uni.mjs'), 'build', '-p', 'mp-weixin'], { cwd: root, env: { ...process.env, NODE_ENV: 'production' } })
+  await promisify(execFile)(process.execPath, [join(root, 'scripts/uni.mjs'), 'build', '-p', 'mp-weixin'], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'production' },
+  })
 }, 120_000)
 
 afterAll(async () => {
@@ -61,7 +76,10 @@ async function runFlowInSandbox(backend: Backend, rider: string, bike: string) {
   const storage: Record<string, string> = { 'longlink:backend': backend.url }
   Object.assign(sim, { request: wxRequest, getStorageSync: (key: string) => storage[key] ?? '' })
   const sandbox = loadMiniProgram(DIST, { wx: sim })
-  cleanups.push(() => sandbox.dispose(), () => sim.dispose())
+  cleanups.push(
+    () => sandbox.dispose(),
+    () => sim.dispose(),
+  )
   const { runUnlockFlow } = sandbox.require('src/unlock-flow.js') as {
     runUnlockFlow: (rider: string, bike: string, onStep: (step: string) => void) => Promise<{ message: { json(): unknown }; mqttUrl: string }>
   }

@@ -39,7 +39,10 @@ describe('HTTP API', () => {
   it('refuses missing or bad tokens with 401 and a reason', async () => {
     expect((await api(backend.url, 'POST', '/api/bikes/b1/unlock')).body.error).toMatchObject({ code: 'UNAUTHORIZED', reason: 'missing' })
     const forged = createTokenService('other').issue('alice', 60_000).token
-    expect((await api(backend.url, 'POST', '/api/bikes/b1/unlock', { token: forged })).body.error).toMatchObject({ status: 401, reason: 'bad-signature' })
+    expect((await api(backend.url, 'POST', '/api/bikes/b1/unlock', { token: forged })).body.error).toMatchObject({
+      status: 401,
+      reason: 'bad-signature',
+    })
     const expired = createTokenService(backend.config.tokenSecret, () => Date.now() - 120_000).issue('alice', 60_000).token
     expect((await api(backend.url, 'POST', '/api/bikes/b1/unlock', { token: expired })).body.error).toMatchObject({ status: 401, reason: 'expired' })
   })
@@ -66,7 +69,7 @@ describe('MQTT login', () => {
     expect(c.connected).toBe(true)
   })
 
-  it('refuses a bad, expired, or someone else\'s token with NOT_AUTHORIZED', async () => {
+  it("refuses a bad, expired, or someone else's token with NOT_AUTHORIZED", async () => {
     const good = await riderToken('login_x')
     const expired = createTokenService(backend.config.tokenSecret, () => Date.now() - 120_000).issue('login_x', 60_000).token
     tokensSeen.add(expired)
@@ -77,26 +80,40 @@ describe('MQTT login', () => {
       ['login_x', createTokenService('other').issue('login_x', 60_000).token],
     ]) {
       const c = mqttClient(backend.mqttUrl, { username, password })
-      const err = await c.connect().then(() => undefined, (e: unknown) => e)
+      const err = await c.connect().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
       expect(err).toMatchObject({ code: ErrorCode.NOT_AUTHORIZED })
     }
-    const refusals = backend.log.entries().filter((e) => e.event === 'mqtt.refused').map((e) => e.reason)
+    const refusals = backend.log
+      .entries()
+      .filter((e) => e.event === 'mqtt.refused')
+      .map((e) => e.reason)
     expect(refusals).toEqual(expect.arrayContaining(['malformed', 'expired', 'username-mismatch', 'bad-signature']))
   })
 })
 
 describe('ACL', () => {
-  it('rider A cannot subscribe to rider B\'s bike; the refusal is logged', async () => {
+  it("rider A cannot subscribe to rider B's bike; the refusal is logged", async () => {
     const a = await riderToken('acl_a')
     const b = await riderToken('acl_b')
     expect((await api(backend.url, 'POST', '/api/bikes/acl1/reserve', { token: b })).status).toBe(200)
     const ca = mqttClient(backend.mqttUrl, { username: 'acl_a', password: a })
     await ca.connect()
     for (const filter of ['mobike/unlocked/acl1', 'mobike/locked/acl1', 'mobike/#', 'mobike/unlocked/+', '#']) {
-      const err = await ca.subscribe(filter, () => {}).then(() => undefined, (e: unknown) => e)
+      const err = await ca
+        .subscribe(filter, () => {})
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        )
       expect(err, filter).toMatchObject({ code: ErrorCode.SUBSCRIBE_REFUSED })
     }
-    const refused = backend.log.entries().filter((e) => e.event === 'acl.subscribe.refused' && e.rider === 'acl_a').map((e) => e.topic)
+    const refused = backend.log
+      .entries()
+      .filter((e) => e.event === 'acl.subscribe.refused' && e.rider === 'acl_a')
+      .map((e) => e.topic)
     expect(refused).toEqual(expect.arrayContaining(['mobike/unlocked/acl1', 'mobike/locked/acl1', 'mobike/#', '#']))
     // B, who reserved it, may subscribe to the unlock topic but not yet to the lock topic
     const cb = mqttClient(backend.mqttUrl, { username: 'acl_b', password: b })
@@ -117,7 +134,10 @@ describe('ACL', () => {
 })
 
 /** Subscribes (resolves after SUBACK) and returns the first message on `filter`, bounded by 5 s. */
-async function firstMessage(c: ReturnType<typeof mqttClient>, filter: string): Promise<() => Promise<import('../../uni_modules/longlink-socket/js_sdk/mqtt').MqttMessage>> {
+async function firstMessage(
+  c: ReturnType<typeof mqttClient>,
+  filter: string,
+): Promise<() => Promise<import('../../uni_modules/longlink-socket/js_sdk/mqtt').MqttMessage>> {
   let resolve!: (m: import('../../uni_modules/longlink-socket/js_sdk/mqtt').MqttMessage) => void
   const p = new Promise<import('../../uni_modules/longlink-socket/js_sdk/mqtt').MqttMessage>((r) => (resolve = r))
   const sub = await c.subscribe(filter, (m) => resolve(m), { qos: 1 })
@@ -218,12 +238,16 @@ describe('admin', () => {
     expect(js.headers.get('content-type')).toMatch(/javascript/)
     const code = await js.text()
     // the IIFE defines LongLink.createConnection
-    const sandbox: Record<string, any> = { WebSocket }
+    const sandbox: { WebSocket: unknown; LongLink?: typeof import('../../uni_modules/longlink-socket/js_sdk/index') } = { WebSocket }
     new Function('self', 'window', `${code}; self.LongLink = LongLink`)(sandbox, sandbox)
-    expect(typeof sandbox.LongLink.createConnection).toBe('function')
+    expect(typeof sandbox.LongLink!.createConnection).toBe('function')
 
-    const conn = sandbox.LongLink.createConnection({ url: backend.url.replace('http', 'ws') + '/admin/live', platform: createWebAdapter(WebSocket as never), heartbeat: { interval: 200, timeout: 1000 } })
-    const messages: any[] = []
+    const conn = sandbox.LongLink!.createConnection({
+      url: backend.url.replace('http', 'ws') + '/admin/live',
+      platform: createWebAdapter(WebSocket as never),
+      heartbeat: { interval: 200, timeout: 1000 },
+    })
+    const messages: { online: number }[] = []
     conn.on('message', (d: unknown) => typeof d === 'string' && messages.push(JSON.parse(d)))
     await conn.open()
     await until(() => messages.length >= 1, 2000, 'first stats')
@@ -233,7 +257,7 @@ describe('admin', () => {
     const t = await riderToken('live_watch')
     const c = mqttClient(backend.mqttUrl, { username: 'live_watch', password: t })
     await c.connect()
-    await until(() => messages.length > n && messages.at(-1).online >= 1, 2000, 'pushed update')
+    await until(() => messages.length > n && messages[messages.length - 1].online >= 1, 2000, 'pushed update')
     await new Promise((r) => setTimeout(r, 500)) // heartbeats answered: still open
     expect(conn.state).toBe('open')
     await conn.close()
@@ -316,7 +340,8 @@ describe('external broker (BROKER_URL)', () => {
 describe('logs', () => {
   it('carry connects, disconnects and refusals, and never a token', () => {
     const events = new Set(backend.log.entries().map((e) => e.event))
-    for (const e of ['mqtt.connect', 'mqtt.disconnect', 'mqtt.refused', 'acl.subscribe.refused', 'acl.publish.refused', 'http.refused']) expect(events, e).toContain(e)
+    for (const e of ['mqtt.connect', 'mqtt.disconnect', 'mqtt.refused', 'acl.subscribe.refused', 'acl.publish.refused', 'http.refused'])
+      expect(events, e).toContain(e)
     expect(tokensSeen.size).toBeGreaterThan(5)
     const all = allLogLines.flat().join('\n')
     expect(allLogLines.length).toBeGreaterThanOrEqual(4)

@@ -18,12 +18,21 @@ export async function testBackend(config: Partial<BackendConfig> = {}): Promise<
   return Object.assign(backend, { log })
 }
 
-export interface ApiResult<T = Record<string, any>> {
+// The body is JSON that each test reads as it expects; a test names the shape when it wants one checked.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = Record<string, any>
+
+export interface ApiResult<T = JsonBody> {
   status: number
   body: T
 }
 
-export async function api<T = Record<string, any>>(base: string, method: string, path: string, opts: { token?: string; body?: unknown } = {}): Promise<ApiResult<T>> {
+export async function api<T = JsonBody>(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown } = {},
+): Promise<ApiResult<T>> {
   const res = await fetch(base + path, {
     method,
     headers: {

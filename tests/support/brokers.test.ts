@@ -145,9 +145,7 @@ describe('startAedes', () => {
     await closed
     expect(b.listening).toBe(false)
     expect(b.clients()).toBe(0)
-    await expect(
-      withTimeout(mqtt.connectAsync(b.url, { ...base, connectTimeout: 500 }), 1500, 'connect while stopped'),
-    ).rejects.toThrow()
+    await expect(withTimeout(mqtt.connectAsync(b.url, { ...base, connectTimeout: 500 }), 1500, 'connect while stopped')).rejects.toThrow()
 
     // published while the client is away: queued in its persistent session (QoS 1)
     await b.publish('s/while-down', 'queued', { qos: 1 })

@@ -71,11 +71,7 @@ export interface AedesOptions {
    * (not authorized), e.g. `throw Object.assign(new Error('no'), { returnCode: 5 })`.
    * `password` is the UTF-8 decoding of the CONNECT password (undefined when absent).
    */
-  authenticate?: (
-    client: AedesClient,
-    username: string | undefined,
-    password: string | undefined,
-  ) => boolean | Promise<boolean>
+  authenticate?: (client: AedesClient, username: string | undefined, password: string | undefined) => boolean | Promise<boolean>
   /** Subscription check: `false` grants nothing (SUBACK 0x80 for that topic). */
   authorizeSubscribe?: (client: AedesClient, sub: AedesSubscription) => boolean
   /** Also open a plain MQTT-over-TCP listener on 127.0.0.1 (its port in `tcpPort`). */

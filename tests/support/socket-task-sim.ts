@@ -289,7 +289,14 @@ export interface UniSimHost extends SimHostBase {
    * With at least one of success/fail/complete: returns the SocketTask. Without: returns a
    * Promise of the success result while the socket is still created and opened, unreachable.
    */
-  connectSocket(options: ConnectSocketOptions & ({ success: NonNullable<ConnectSocketOptions['success']> } | { fail: NonNullable<ConnectSocketOptions['fail']> } | { complete: NonNullable<ConnectSocketOptions['complete']> })): SimSocketTask
+  connectSocket(
+    options: ConnectSocketOptions &
+      (
+        | { success: NonNullable<ConnectSocketOptions['success']> }
+        | { fail: NonNullable<ConnectSocketOptions['fail']> }
+        | { complete: NonNullable<ConnectSocketOptions['complete']> }
+      ),
+  ): SimSocketTask
   connectSocket(options: ConnectSocketOptions): SimSocketTask | Promise<ConnectSocketResult>
   /** Callback style: success/complete get `{ errMsg, networkType, signalStrength }`. */
   getNetworkType(options: AsyncCallbacks<NetworkTypeResult>): void
@@ -686,7 +693,6 @@ export class SimSocketTask {
     // WeChat invokes API callbacks asynchronously through its JS bridge, never re-entrantly.
     this.hooks.defer(runSettle, { opts, ok, errMsg })
   }
-
 }
 
 type HostListener = (res: never) => void
@@ -710,7 +716,10 @@ class SimHost {
   private readonly opts: Required<SimulatorOptions>
   private readonly hooks: TaskHostHooks
 
-  constructor(readonly platform: 'wx' | 'uni', options: SimulatorOptions = {}) {
+  constructor(
+    readonly platform: 'wx' | 'uni',
+    options: SimulatorOptions = {},
+  ) {
     this.opts = {
       maxSockets: options.maxSockets ?? 5,
       networkType: options.networkType ?? 'wifi',
@@ -901,14 +910,9 @@ class SimHost {
   }
 
   private reportRefusal(task: SimSocketTask, opts: ConnectSocketOptions, kind: RefusalKind): void {
-    const failMsg =
-      kind === 'limit' ? WX_ERR_MSG.exceedMaxTaskCount : kind === 'suspended' ? WX_ERR_MSG.suspended : WX_ERR_MSG.networkDown
+    const failMsg = kind === 'limit' ? WX_ERR_MSG.exceedMaxTaskCount : kind === 'suspended' ? WX_ERR_MSG.suspended : WX_ERR_MSG.networkDown
     const eventMsg =
-      kind === 'limit'
-        ? WX_ERR_MSG.exceedMaxTaskCountEvent
-        : kind === 'suspended'
-          ? WX_ERR_MSG.suspendedEvent
-          : WX_ERR_MSG.networkDownEvent
+      kind === 'limit' ? WX_ERR_MSG.exceedMaxTaskCountEvent : kind === 'suspended' ? WX_ERR_MSG.suspendedEvent : WX_ERR_MSG.networkDownEvent
     if (this.opts.refusalStyle === 'fail') {
       this.defer(() => {
         const res: CallbackResult = { errMsg: failMsg }

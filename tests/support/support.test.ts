@@ -74,7 +74,6 @@ const closed = (task: SimSocketTask) => next<SocketCloseResult>((cb) => task.onC
 const errored = (task: SimSocketTask) => next<SocketErrorResult>((cb) => task.onError(cb), 2000, 'onError')
 const message = (task: SimSocketTask) => next<SocketMessageResult>((cb) => task.onMessage(cb), 2000, 'onMessage')
 
-
 /** Resolves with a callback-style API result, bounded. */
 function callback(invoke: (cbs: { fail: (r: CallbackResult) => void; success: (r: CallbackResult) => void }) => void) {
   return new Promise<{ ok: boolean; res: CallbackResult }>((resolve, reject) => {

@@ -36,7 +36,10 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Records every event of a connection, in order, for assertions on sequences. */
-export function record(connection: Connection): { events: { name: keyof ConnectionEvents; payload: unknown }[]; of<K extends keyof ConnectionEvents>(name: K): ConnectionEvents[K][] } {
+export function record(connection: Connection): {
+  events: { name: keyof ConnectionEvents; payload: unknown }[]
+  of<K extends keyof ConnectionEvents>(name: K): ConnectionEvents[K][]
+} {
   const events: { name: keyof ConnectionEvents; payload: unknown }[] = []
   for (const name of ['open', 'message', 'close', 'error', 'reconnecting', 'state'] as const) {
     connection.on(name, (payload) => events.push({ name, payload }))

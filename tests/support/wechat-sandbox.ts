@@ -101,7 +101,7 @@ export interface FrameworkRecord {
 /** A loaded mini-program package. */
 export interface MiniProgramSandbox {
   /** Requires a file of the package by its path from the package root (`.js` optional), like WeChat's `require`. */
-  require(path: string): any
+  require(path: string): unknown
   /** The vm context (its global is the mini-program's global). */
   context: vm.Context
   /** The module-level `global` object the files see (a plain object, not the context global). */
@@ -137,14 +137,14 @@ function delegatedKeys(target: object): string[] {
  * called detached, as uni does), keeps writes to itself, and enumerates host methods as own enumerable properties.
  */
 function wrapWx(host: object, own: Record<string | symbol, unknown>): Record<string, unknown> {
-  const bound = new Map<PropertyKey, Function>()
+  const bound = new Map<PropertyKey, (...args: unknown[]) => unknown>()
   const read = (key: PropertyKey): unknown => {
     if (Object.prototype.hasOwnProperty.call(own, key)) return own[key as string]
     const value = Reflect.get(host, key, host)
     if (typeof value !== 'function') return value
     let fn = bound.get(key)
     if (!fn) {
-      fn = (value as Function).bind(host) as Function
+      fn = (value as (...args: unknown[]) => unknown).bind(host)
       bound.set(key, fn)
     }
     return fn
@@ -247,7 +247,16 @@ export function loadMiniProgram(dir: string, options: LoadMiniProgramOptions): M
     enableDebug: false,
   }
   const deviceInfo = { brand: 'sandbox', model: 'sandbox', platform: 'android', system: 'Android 14', pixelRatio: 2 }
-  const windowInfo = { pixelRatio: 2, screenWidth: 375, screenHeight: 812, windowWidth: 375, windowHeight: 812, statusBarHeight: 44, safeArea: { left: 0, right: 375, top: 44, bottom: 812, width: 375, height: 768 }, screenTop: 0 }
+  const windowInfo = {
+    pixelRatio: 2,
+    screenWidth: 375,
+    screenHeight: 812,
+    windowWidth: 375,
+    windowHeight: 812,
+    statusBarHeight: 44,
+    safeArea: { left: 0, right: 375, top: 44, bottom: 812, width: 375, height: 768 },
+    screenTop: 0,
+  }
   const inContext = (value: unknown): unknown => vm.runInContext(`(${JSON.stringify(value)})`, context)
   const defaults: Record<string, () => unknown> = {
     getAppBaseInfo: () => inContext(baseInfo),

@@ -37,7 +37,14 @@ function scriptedHost(onSend: (call: SendCall, calls: SendCall[]) => void = () =
 
 /** Each promise's outcome once it settles: 'ok', or the error code. */
 function outcomes(promises: Promise<void>[]) {
-  return Promise.all(promises.map((p) => p.then(() => 'ok', (error) => error.code as string)))
+  return Promise.all(
+    promises.map((p) =>
+      p.then(
+        () => 'ok',
+        (error) => error.code as string,
+      ),
+    ),
+  )
 }
 
 const turn = () => new Promise((resolve) => setTimeout(resolve, 0))

@@ -6,7 +6,15 @@
  * tests/integration are the end-to-end check of the same rules.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createConnection, LongLinkError, type Adapter, type ConnectionState, type LifecycleHost, type TransportEvents, type WireData } from '../../uni_modules/longlink-socket/js_sdk/index'
+import {
+  createConnection,
+  LongLinkError,
+  type Adapter,
+  type ConnectionState,
+  type LifecycleHost,
+  type TransportEvents,
+  type WireData,
+} from '../../uni_modules/longlink-socket/js_sdk/index'
 import { createMqttClient } from '../../uni_modules/longlink-socket/js_sdk/mqtt'
 
 // ---- a scripted platform ----------------------------------------------------------------------------------------
@@ -46,7 +54,8 @@ function createFakePlatform(answer: (link: FakeLink, data: WireData) => void) {
       links.push(link)
       return {
         send(data) {
-          const wire = typeof data === 'string' ? data : ArrayBuffer.isView(data) ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data
+          const wire =
+            typeof data === 'string' ? data : ArrayBuffer.isView(data) ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data
           if (link.alive) {
             link.sent.push(wire as WireData)
             answer(link, wire as WireData)
@@ -86,7 +95,7 @@ const later = (fn: () => void) => void Promise.resolve().then(fn)
 function packets(data: WireData): { type: number; flags: number; body: Uint8Array }[] {
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : new Uint8Array(data)
   const out: { type: number; flags: number; body: Uint8Array }[] = []
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const head = bytes[i++]
     let length = 0
     for (let shift = 0; ; shift += 7) {
@@ -233,13 +242,37 @@ const table: Row[] = [
   ['open', 'link goes silent', [['reconnecting', 'heartbeat-timeout']], { close: 'heartbeat-timeout', retry: 'backoff' }],
   ['open', 'network none', [['offline', 'network-lost']], { close: 'network-lost', retry: false }],
   ['open', 'network type changes, probe answered', [], none],
-  ['open', 'network type changes, no answer', [['reconnecting', 'heartbeat-timeout'], ['connecting', 'reconnect']], { close: 'heartbeat-timeout', retry: 'now' }],
+  [
+    'open',
+    'network type changes, no answer',
+    [
+      ['reconnecting', 'heartbeat-timeout'],
+      ['connecting', 'reconnect'],
+    ],
+    { close: 'heartbeat-timeout', retry: 'now' },
+  ],
   ['open', 'hide', [], none],
   ['open', 'show without hide', [], none],
   ['open (hidden)', 'show, probe answered', [], none],
-  ['open (hidden)', 'show, no answer', [['reconnecting', 'heartbeat-timeout'], ['connecting', 'reconnect']], { close: 'heartbeat-timeout', retry: 'now' }],
+  [
+    'open (hidden)',
+    'show, no answer',
+    [
+      ['reconnecting', 'heartbeat-timeout'],
+      ['connecting', 'reconnect'],
+    ],
+    { close: 'heartbeat-timeout', retry: 'now' },
+  ],
   ['open (hidden)', 'link closes', [['offline', 'background']], { close: 'background', retry: false }],
-  ['open', 'close()', [['closing', 'user'], ['closed', 'user']], { close: 'user', retry: false }],
+  [
+    'open',
+    'close()',
+    [
+      ['closing', 'user'],
+      ['closed', 'user'],
+    ],
+    { close: 'user', retry: false },
+  ],
   ['reconnecting', 'retry timer', [['connecting', 'reconnect']], none],
   ['reconnecting', 'network none', [['offline', 'network-lost']], none],
   ['reconnecting', 'hide', [['offline', 'background']], none],
@@ -251,7 +284,15 @@ const table: Row[] = [
   ['offline (hidden)', 'show', [['connecting', 'foreground']], none],
   ['offline (hidden)', 'network back', [], none],
   ['closing', 'link confirms the close', [['closed', 'user']], { close: 'user', retry: false }],
-  ['closing', 'open()', [['closed', 'user'], ['connecting', 'open']], { close: 'user', retry: false }],
+  [
+    'closing',
+    'open()',
+    [
+      ['closed', 'user'],
+      ['connecting', 'open'],
+    ],
+    { close: 'user', retry: false },
+  ],
   ['closed', 'open()', [['connecting', 'open']], none],
 ]
 

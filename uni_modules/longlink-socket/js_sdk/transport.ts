@@ -35,10 +35,7 @@ export interface Transport {
 export interface LifecycleHost {
   onNetworkStatusChange?(cb: (res: { isConnected: boolean; networkType: string }) => void): void
   offNetworkStatusChange?(cb?: (res: { isConnected: boolean; networkType: string }) => void): void
-  getNetworkType?(options: {
-    success?: (res: { networkType: string }) => void
-    fail?: (err: unknown) => void
-  }): unknown
+  getNetworkType?(options: { success?: (res: { networkType: string }) => void; fail?: (err: unknown) => void }): unknown
   onAppShow?(cb: (res?: unknown) => void): void
   offAppShow?(cb?: (res?: unknown) => void): void
   onAppHide?(cb: (res?: unknown) => void): void

@@ -28,15 +28,7 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
  * - `open` / `reconnect` / `network-restored` / `foreground`: reasons carried by the transitions toward a link.
  */
 export type CloseReason =
-  | 'user'
-  | 'server'
-  | 'heartbeat-timeout'
-  | 'network-lost'
-  | 'background'
-  | 'connect-timeout'
-  | 'error'
-  | 'retries-exhausted'
-  | 'socket-limit'
+  'user' | 'server' | 'heartbeat-timeout' | 'network-lost' | 'background' | 'connect-timeout' | 'error' | 'retries-exhausted' | 'socket-limit'
 
 /** The reason carried by a `state` event: a close reason, or what moved the connection toward a link. */
 export type TransitionReason = CloseReason | 'open' | 'connected' | 'reconnect' | 'network-restored' | 'foreground'

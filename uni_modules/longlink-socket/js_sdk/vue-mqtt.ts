@@ -46,7 +46,12 @@ export interface UseTopic {
  * Subscribes `client` to `filter` for the current scope; `onMessage` (optional) runs for each message. The handler
  * leaves on dispose (UNSUBSCRIBE goes out only if it was the filter's last).
  */
-export function useTopic(client: MqttClient, filter: string, onMessage?: (message: MqttMessage) => void, { qos = 0 }: { qos?: 0 | 1 | 2 } = {}): UseTopic {
+export function useTopic(
+  client: MqttClient,
+  filter: string,
+  onMessage?: (message: MqttMessage) => void,
+  { qos = 0 }: { qos?: 0 | 1 | 2 } = {},
+): UseTopic {
   const message = shallowRef<MqttMessage>()
   const subscription = shallowRef<Subscription>()
   const error = shallowRef<LongLinkError>()

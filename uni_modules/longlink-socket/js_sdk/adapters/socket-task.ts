@@ -22,11 +22,14 @@ class Sent implements Promise<void> {
     private readonly n: number,
   ) {}
 
-  then<A = void, B = never>(onFulfilled?: ((value: void) => A | PromiseLike<A>) | null, onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = void, B = never>(
+    onFulfilled?: ((value: void) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return (this.made || (this.made = this.outcome(this.n))).then(onFulfilled, onRejected)
   }
 
-  catch<B = never>(onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<void | B> {
+  catch<B = never>(onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<void | B> {
     return this.then(undefined, onRejected)
   }
 

@@ -25,9 +25,10 @@ export function findWebSocket(): WebSocketConstructor | undefined {
 
 /** Browser online/offline events, shaped as a lifecycle host. */
 function browserLifecycle(): LifecycleHost | undefined {
-  const win = (globalThis as { window?: { addEventListener?: Function; removeEventListener?: Function; navigator?: { onLine?: boolean } } }).window
+  type Listen = (type: string, listener: () => void) => void
+  const win = (globalThis as { window?: { addEventListener?: Listen; removeEventListener?: Listen } }).window
   if (!win || typeof win.addEventListener !== 'function' || typeof win.removeEventListener !== 'function') return undefined
-  const listeners = new Map<Function, [() => void, () => void]>()
+  const listeners = new Map<unknown, [() => void, () => void]>()
   return {
     onNetworkStatusChange(cb) {
       const pair: [() => void, () => void] = [

@@ -57,7 +57,6 @@ function encode(data: SendData): WireData {
   }
 }
 
-
 /**
  * The core connection: a driver of the supervisor (which owns states, attempts, lifecycle and errors) that adds
  * encoding, the send queue, the heartbeat and stats. The send and receive paths stay here, short and direct.
@@ -74,39 +73,35 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   let openedAt = 0
   let closeTimer: ReturnType<typeof setTimeout> | undefined
 
-  const sv = createSupervisor<ConnectionEvents>(
-    options,
-    adapter,
-    {
-      begin(request, _extra, current) {
-        const opened = adapter.open(request, {
-          onOpen: () => current() && linkOpened(),
-          onMessage: (data) => current() && received(data),
-          onClose: (code, message) => current() && sv.closed(code, message),
-          onError: (error) => current() && sv.failed(error),
-        })
-        // The adapter may have failed synchronously, superseding this attempt before it returned.
-        if (current()) transport = opened
-        else opened.close()
-      },
-      drop() {
-        clearTimeout(closeTimer)
-        heartbeat && heartbeat.stop()
-        openedAt = 0
-        const old = transport
-        transport = undefined
-        // A dead link may refuse to close; it is forgotten either way.
-        if (old) old.close(4000, 'replaced')
-      },
-      probe: () => heartbeat && heartbeat.check(),
-      hide: () => heartbeat && heartbeat.stop(),
-      end(code, reason) {
-        closeTimer = setTimeout(sv.ended, CLOSE_GRACE_MS)
-        transport!.close(code, reason)
-      },
-      stop: (closed) => queue.rejectAll(closed),
+  const sv = createSupervisor<ConnectionEvents>(options, adapter, {
+    begin(request, _extra, current) {
+      const opened = adapter.open(request, {
+        onOpen: () => current() && linkOpened(),
+        onMessage: (data) => current() && received(data),
+        onClose: (code, message) => current() && sv.closed(code, message),
+        onError: (error) => current() && sv.failed(error),
+      })
+      // The adapter may have failed synchronously, superseding this attempt before it returned.
+      if (current()) transport = opened
+      else opened.close()
     },
-  )
+    drop() {
+      clearTimeout(closeTimer)
+      heartbeat && heartbeat.stop()
+      openedAt = 0
+      const old = transport
+      transport = undefined
+      // A dead link may refuse to close; it is forgotten either way.
+      if (old) old.close(4000, 'replaced')
+    },
+    probe: () => heartbeat && heartbeat.check(),
+    hide: () => heartbeat && heartbeat.stop(),
+    end(code, reason) {
+      closeTimer = setTimeout(sv.ended, CLOSE_GRACE_MS)
+      transport!.close(code, reason)
+    },
+    stop: (closed) => queue.rejectAll(closed),
+  })
   const emit = sv.emit
 
   function linkOpened(): void {

@@ -95,7 +95,8 @@ export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlin
     invalid('protocols must be subprotocol tokens')
   }
   if (options.auth !== undefined && typeof options.auth !== 'function') invalid('auth must be a function')
-  if (options.logger != null && typeof options.logger !== 'function' && typeof options.logger !== 'object') invalid('logger must be a function or object')
+  if (options.logger != null && typeof options.logger !== 'function' && typeof options.logger !== 'object')
+    invalid('logger must be a function or object')
 
   let heartbeat: ResolvedOptions['heartbeat']
   const hb = section('heartbeat', options.heartbeat)
@@ -112,14 +113,16 @@ export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlin
   }
 
   const rc = section('reconnect', options.reconnect)
-  const reconnect = rc && numbers('reconnect.', rc, DEFAULTS.reconnect, {
-    min: MS0,
-    max: MS0,
-    factor: [(n) => n >= 1 && n < Infinity, 'a number >= 1'],
-    jitter: [(n) => n >= 0 && n <= 1, 'between 0 and 1'],
-    maxRetries: COUNT,
-    minUptime: MS0,
-  })
+  const reconnect =
+    rc &&
+    numbers('reconnect.', rc, DEFAULTS.reconnect, {
+      min: MS0,
+      max: MS0,
+      factor: [(n) => n >= 1 && n < Infinity, 'a number >= 1'],
+      jitter: [(n) => n >= 0 && n <= 1, 'between 0 and 1'],
+      maxRetries: COUNT,
+      minUptime: MS0,
+    })
   if (reconnect && rc.max === undefined) reconnect.max = Math.max(reconnect.max, reconnect.min)
   if (reconnect && reconnect.max < reconnect.min) invalid(`reconnect.max must be >= reconnect.min, got ${reconnect.max}`)
 

@@ -94,7 +94,11 @@ const EVENTS = ['open', 'message', 'close', 'error', 'reconnecting', 'state'] as
  *
  * Written as a closure: its internals stay private and minify to short names (the mini-program bundle is small).
  */
-export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOptions, adapter: Pick<Adapter, 'name' | 'lifecycle'>, driver: LinkDriver): Supervisor<E> {
+export function createSupervisor<E extends SupervisedEvents>(
+  options: ResolvedOptions,
+  adapter: Pick<Adapter, 'name' | 'lifecycle'>,
+  driver: LinkDriver,
+): Supervisor<E> {
   const { auth, log } = options
   const policy = options.reconnect
   const { on, off, emit } = createEmitter<E>(EVENTS as unknown as (keyof E)[], handlerFailed)
@@ -115,8 +119,8 @@ export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOp
   let verifying = false
   let uptimeTimer: Timer
   let stopWatching: (() => void) | undefined
-  let openWaiters: { resolve: () => void; reject: (error: LongLinkError) => void }[] = []
-  let closeWaiters: (() => void)[] = []
+  const openWaiters: { resolve: () => void; reject: (error: LongLinkError) => void }[] = []
+  const closeWaiters: (() => void)[] = []
   /** The `close` event an intentional close ends with, while it runs. */
   let closing: E['close'] | undefined
 
@@ -135,7 +139,10 @@ export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOp
     if (networkDown || hidden) return transition('offline', hidden ? 'background' : 'network-lost')
     const current = detach()
     transition('connecting', reason)
-    linkTimer = setTimeout(() => current() && down('connect-timeout', fail('CONNECT_TIMEOUT', `not open after ${options.connectTimeout} ms`)), options.connectTimeout)
+    linkTimer = setTimeout(
+      () => current() && down('connect-timeout', fail('CONNECT_TIMEOUT', `not open after ${options.connectTimeout} ms`)),
+      options.connectTimeout,
+    )
     Promise.resolve()
       .then(() => auth && auth({ attempt, reason }))
       .then(
@@ -269,7 +276,10 @@ export function createSupervisor<E extends SupervisedEvents>(options: ResolvedOp
     if (!heard) return
     clearTimeout(linkTimer)
     verifying = true
-    linkTimer = setTimeout(() => (heard() ? (verifying = false) : down('heartbeat-timeout', undefined, 'no answer to a check')), options.verifyTimeout)
+    linkTimer = setTimeout(
+      () => (heard() ? (verifying = false) : down('heartbeat-timeout', undefined, 'no answer to a check')),
+      options.verifyTimeout,
+    )
   }
 
   /**

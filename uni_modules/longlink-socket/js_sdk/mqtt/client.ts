@@ -29,18 +29,21 @@ const NEVER = 2_147_483_647
 export function createMqttClient(options: MqttClientOptions): MqttClient {
   if (!options || typeof options !== 'object') throw fail('INVALID_OPTION', 'options with a url are required')
   checkMqttOptions(options)
-  const resolved = resolveOptions({
-    url: options.url,
-    header: options.header,
-    protocols: options.protocols ?? ['mqtt'],
-    connectTimeout: options.connectTimeout,
-    verifyTimeout: options.verifyTimeout,
-    reconnect: options.reconnect,
-    queue: options.queue,
-    auth: options.auth as never,
-    logger: options.logger,
-    heartbeat: false,
-  }, '[longlink:mqtt]')
+  const resolved = resolveOptions(
+    {
+      url: options.url,
+      header: options.header,
+      protocols: options.protocols ?? ['mqtt'],
+      connectTimeout: options.connectTimeout,
+      verifyTimeout: options.verifyTimeout,
+      reconnect: options.reconnect,
+      queue: options.queue,
+      auth: options.auth as never,
+      logger: options.logger,
+      heartbeat: false,
+    },
+    '[longlink:mqtt]',
+  )
   const adapter = resolveAdapter(options.platform)
   const clientId = options.clientId ?? randomClientId()
   const version = options.protocolVersion ?? 4
@@ -96,67 +99,69 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
     },
   )
 
-  const sv = createSupervisor<MqttClientEvents>(
-    resolved,
-    adapter,
-    {
-      begin(next, extra, attempt) {
-        request = next
-        current = attempt
-        engine.options.username = (extra as MqttAuthResult).username ?? options.username
-        engine.options.password = (extra as MqttAuthResult).password ?? options.password
-        credentials = credentialsOf(resolved, options, extra)
-        const refused = retrying
-        retrying = undefined
-        if (refused) {
-          if (credentials === refused.credentials) return sv.terminal(refused.error, 'error')
-          sv.report(refused.error)
+  const sv = createSupervisor<MqttClientEvents>(resolved, adapter, {
+    begin(next, extra, attempt) {
+      request = next
+      current = attempt
+      engine.options.username = (extra as MqttAuthResult).username ?? options.username
+      engine.options.password = (extra as MqttAuthResult).password ?? options.password
+      credentials = credentialsOf(resolved, options, extra)
+      const refused = retrying
+      retrying = undefined
+      if (refused) {
+        if (credentials === refused.credentials) return sv.terminal(refused.error, 'error')
+        sv.report(refused.error)
+      }
+      const start = () => {
+        if (!attempt()) return
+        engine.options.reconnectPeriod = NEVER
+        if (!started) {
+          started = true
+          engine.connect()
+        } else if (freshSession) {
+          // After the session stopped MQTT.js has closed its stores: a new session starts with new ones.
+          engine.reconnect()
+        } else {
+          // Within a session the stores carry unacknowledged QoS ≥ 1 publishes across the reconnect.
+          engine.reconnect({ incomingStore: engine.incomingStore, outgoingStore: engine.outgoingStore })
         }
-        const start = () => {
-          if (!attempt()) return
-          engine.options.reconnectPeriod = NEVER
-          if (!started) {
-            started = true
-            engine.connect()
-          } else if (freshSession) {
-            // After the session stopped MQTT.js has closed its stores: a new session starts with new ones.
-            engine.reconnect()
-          } else {
-            // Within a session the stores carry unacknowledged QoS ≥ 1 publishes across the reconnect.
-            engine.reconnect({ incomingStore: engine.incomingStore, outgoingStore: engine.outgoingStore })
-          }
-          freshSession = false
-        }
-        withEngine(start)
-      },
-      drop() {
-        if (streamLive && !afterClose) {
-          afterClose = []
-          engine.stream.destroy()
-        }
-      },
-      probe() {
-        if (!engine.connected) return undefined
-        const before = packetsIn
-        engine.sendPing()
-        return () => packetsIn !== before
-      },
-      end() {
-        engine.end(forceEnd, () => sv.ended())
-      },
-      stop(closed) {
-        subscriptions.stop(closed)
-        freshSession = true
-        retrying = undefined
-        // The session is over: MQTT.js must not arm its own reconnect timer when the last stream's close comes in, and
-        // what it still holds fails (a period of 0 lets it flush). Then it stops too (its timers, its stores), unless an
-        // intentional end is already doing so.
-        engine.options.reconnectPeriod = 0
-        if (started && !engine.disconnecting) engine.end(true)
-      },
+        freshSession = false
+      }
+      withEngine(start)
     },
-  )
-  const subscriptions = createSubscriptions(engine, version, { get state() { return sv.state }, report: sv.report, withEngine })
+    drop() {
+      if (streamLive && !afterClose) {
+        afterClose = []
+        engine.stream.destroy()
+      }
+    },
+    probe() {
+      if (!engine.connected) return undefined
+      const before = packetsIn
+      engine.sendPing()
+      return () => packetsIn !== before
+    },
+    end() {
+      engine.end(forceEnd, () => sv.ended())
+    },
+    stop(closed) {
+      subscriptions.stop(closed)
+      freshSession = true
+      retrying = undefined
+      // The session is over: MQTT.js must not arm its own reconnect timer when the last stream's close comes in, and
+      // what it still holds fails (a period of 0 lets it flush). Then it stops too (its timers, its stores), unless an
+      // intentional end is already doing so.
+      engine.options.reconnectPeriod = 0
+      if (started && !engine.disconnecting) engine.end(true)
+    },
+  })
+  const subscriptions = createSubscriptions(engine, version, {
+    get state() {
+      return sv.state
+    },
+    report: sv.report,
+    withEngine,
+  })
 
   /** Runs `work` on MQTT.js now, or once it has processed the close of a stream the supervisor dropped. */
   function withEngine(work: () => void): void {

@@ -32,7 +32,8 @@ export function checkMqttOptions(o: MqttClientOptions): void {
     throw fail('INVALID_OPTION', message)
   }
   if (o.clientId !== undefined && (typeof o.clientId !== 'string' || o.clientId.length > 65535)) bad('clientId must be a string')
-  if (o.keepalive !== undefined && !(Number.isInteger(o.keepalive) && o.keepalive >= 0 && o.keepalive <= 65535)) bad('keepalive must be whole seconds, 0–65535')
+  if (o.keepalive !== undefined && !(Number.isInteger(o.keepalive) && o.keepalive >= 0 && o.keepalive <= 65535))
+    bad('keepalive must be whole seconds, 0–65535')
   if (o.username !== undefined && typeof o.username !== 'string') bad('username must be a string')
   if (o.password !== undefined && typeof o.password !== 'string') bad('password must be a string')
   if (o.clean !== undefined && typeof o.clean !== 'boolean') bad('clean must be a boolean')

@@ -2,7 +2,7 @@ import type { Adapter, TransportRequest } from '../transport'
 import type { DuplexLike } from '../vendor/mqtt.esm'
 import { utf8Encode } from './utf8'
 
-type Listener = (...args: any[]) => void
+type Listener = (...args: unknown[]) => void
 
 /** How long `end()` waits for the platform to confirm the close before the stream reports itself closed. */
 const END_GRACE_MS = 1000

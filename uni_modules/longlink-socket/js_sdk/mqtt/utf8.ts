@@ -25,7 +25,7 @@ export function utf8Encode(text: string): Uint8Array {
 /** Decodes UTF-8 bytes to text. */
 export function utf8Decode(bytes: Uint8Array): string {
   let out = ''
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i]
     let needed = b < 0x80 ? 0 : b >= 0xc2 && b < 0xe0 ? 1 : b >= 0xe0 && b < 0xf0 ? 2 : b >= 0xf0 && b < 0xf5 ? 3 : -1
     let code = needed === 0 ? b : needed === 1 ? b & 31 : needed === 2 ? b & 15 : b & 7
@@ -39,7 +39,11 @@ export function utf8Decode(bytes: Uint8Array): string {
       code = (code << 6) | (next & 63)
     }
     // Overlong forms, surrogates and values past U+10FFFF are invalid too.
-    if (needed < 0 || (needed === 2 && (code < 0x800 || (code >= 0xd800 && code <= 0xdfff))) || (needed === 3 && (code < 0x10000 || code > 0x10ffff))) {
+    if (
+      needed < 0 ||
+      (needed === 2 && (code < 0x800 || (code >= 0xd800 && code <= 0xdfff))) ||
+      (needed === 3 && (code < 0x10000 || code > 0x10ffff))
+    ) {
       out += '\ufffd'
       i += 1
       continue
