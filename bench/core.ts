@@ -35,7 +35,8 @@ const ROUNDS = 48
 
 /** One client under test: how to send, who hears the echoes, how to finish. */
 interface Pipe {
-  send(data: string): void
+  /** Sends one message; returns what the client's send returns (a Connection: the message's promise). */
+  send(data: string): unknown
   /** Sets the function every echo is handed to (replacing the previous one). */
   handle(handler: () => void): void
   close(): Promise<void> | void
@@ -45,21 +46,28 @@ interface Pipe {
  * Messages per second each way: MESSAGES 100-byte messages echoed by the server. `window` messages go out at once,
  * then one more per echo; a window of MESSAGES is a single burst.
  */
-async function rate(pipe: Pipe, window: number): Promise<number> {
+async function rate(pipe: Pipe, window: number, awaitEach: boolean): Promise<number> {
   let received = 0
   let sent = 0
   let done!: () => void
   const finished = new Promise<void>((resolve) => (done = resolve))
+  const outcomes: unknown[] = []
+  const send = () => {
+    const outcome = pipe.send(PAYLOAD)
+    if (awaitEach) outcomes.push(outcome)
+  }
   pipe.handle(() => {
     if (++received === MESSAGES) done()
     else if (sent < MESSAGES) {
       sent++
-      pipe.send(PAYLOAD)
+      send()
     }
   })
   const start = performance.now()
-  for (; sent < Math.min(window, MESSAGES); sent++) pipe.send(PAYLOAD)
+  for (; sent < Math.min(window, MESSAGES); sent++) send()
   await finished
+  // Every send's own outcome, asked for: a Connection makes a real promise per message for it.
+  if (awaitEach) await Promise.all(outcomes)
   return MESSAGES / ((performance.now() - start) / 1000)
 }
 
@@ -100,7 +108,7 @@ async function connectionPipe(url: string): Promise<Pipe> {
   let handler = ignore
   connection.on('message', () => handler())
   return {
-    send: (data) => void connection.send(data),
+    send: (data) => connection.send(data),
     handle: (next) => (handler = next),
     close: async () => {
       await connection.close()
@@ -136,10 +144,12 @@ interface Series {
    * loop left alone, and a fixed per-message overhead weighs less in the ratio.
    */
   collect: boolean
+  /** Every send's promise is awaited (Promise.all over the run), so each outcome is asked for. */
+  awaitEach?: boolean
 }
 
 /** Paired rounds of raw / bare SocketTask / Connection runs for one series. */
-async function throughputAt(url: string, { window, longLived, collect }: Series) {
+async function throughputAt(url: string, { window, longLived, collect, awaitEach = false }: Series) {
   const rates: Record<PipeName, number[]> = { raw: [], socketTask: [], connection: [] }
   const overRaw: number[] = []
   const overTask: number[] = []
@@ -148,7 +158,7 @@ async function throughputAt(url: string, { window, longLived, collect }: Series)
     // Which clients meet in a round shifts every CLIENTS rounds, so no fixed pair of sockets weighs on the figure.
     const client = (round + NAMES.indexOf(name) * Math.floor(round / CLIENTS)) % CLIENTS
     const pipe = longLived ? pools[name][client] : await PIPES[name](url)
-    const result = await rate(pipe, window)
+    const result = await rate(pipe, window, awaitEach)
     if (!longLived) await pipe.close()
     return result
   }
@@ -173,6 +183,7 @@ async function throughputAt(url: string, { window, longLived, collect }: Series)
   }
   return {
     window: window >= MESSAGES ? 'burst (all 20,000 at once)' : `${window} in flight`,
+    sends: awaitEach ? "every send's promise awaited" : 'fire and forget',
     clients: longLived ? `long-lived (${CLIENTS} per side, connected once, rotated across rounds)` : 'fresh for every run',
     forcedGcBeforeEachRun: collect,
     rawWsMsgPerSec: Math.round(median(rates.raw)),
@@ -192,6 +203,7 @@ export async function benchCoreThroughput() {
     const burstUncollected = await throughputAt(server.url, { window: MESSAGES, longLived: true, collect: false })
     const windowed = await throughputAt(server.url, { window: 100, longLived: true, collect: true })
     const freshBurst = await throughputAt(server.url, { window: MESSAGES, longLived: false, collect: true })
+    const burstAwaited = await throughputAt(server.url, { window: MESSAGES, longLived: true, collect: true, awaitEach: true })
     return {
       messages: MESSAGES,
       payloadBytes: PAYLOAD.length,
@@ -199,6 +211,7 @@ export async function benchCoreThroughput() {
       burstUncollected,
       windowed,
       freshBurst,
+      burstAwaited,
       target: 'burst ratio >= 0.9 (long-lived clients, a forced GC before each run)',
       pass: burst.ratio >= 0.9,
     }

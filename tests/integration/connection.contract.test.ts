@@ -545,6 +545,8 @@ describe('bad input', () => {
     ['reconnect.maxRetries', { reconnect: { maxRetries: 1.5 } }],
     ['queue.max', { queue: { max: -1 } }],
     ['connectTimeout', { connectTimeout: 0 }],
+    ['verifyTimeout', { verifyTimeout: -5 }],
+    ['verifyTimeout not a number', { verifyTimeout: '3000' }],
     ['protocols', { protocols: ['has space'] }],
     ['header', { header: { a: 1 } }],
     ['auth', { auth: 'token' }],

@@ -122,7 +122,8 @@ describe.each(brokers)('MQTT over $name', (fixture) => {
     expect(payload.length).toBe(200_000)
     expect(Buffer.compare(payload, Buffer.from(whole.subarray(10)))).toBe(0)
     // And the other way round.
-    const back = c.waitFor('bin/back', { timeout: 5000 })
+    // mosquitto over WebSocket holds a 200 KB message for about 5 s on its way to a plain MQTT.js peer: time enough.
+    const back = c.waitFor('bin/back', { timeout: 15_000 })
     await sleep(50)
     await server.publishAsync('bin/back', Buffer.from(whole.subarray(10)), { qos: 1 })
     const received = await back
@@ -540,6 +541,27 @@ describe('MQTT across platforms (aedes)', () => {
       await until(() => got.length === 1, 3000, 'a message after show')
     } finally {
       await c.end()
+      sim.dispose()
+    }
+  })
+
+  it('end() rejects a waitFor whose subscription the broker already acknowledged with CLOSED, at once', async () => {
+    const sim = createWxSimulator()
+    const c = createMqttClient({ url: broker.url, platform: sim as never })
+    try {
+      await c.connect()
+      const waiting = c.waitFor('ended/t', { timeout: 20_000 })
+      const outcome = waiting.then(
+        () => 'message',
+        (e) => e.code as string,
+      )
+      // Long enough for the SUBACK: the wait is now for a message only.
+      await sleep(100)
+      const since = Date.now()
+      await c.end()
+      expect(await outcome).toBe(ErrorCode.CLOSED)
+      expect(Date.now() - since).toBeLessThan(2000)
+    } finally {
       sim.dispose()
     }
   })

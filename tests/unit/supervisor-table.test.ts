@@ -56,10 +56,9 @@ function createFakePlatform(answer: (link: FakeLink, data: WireData) => void) {
         send(data) {
           const wire =
             typeof data === 'string' ? data : ArrayBuffer.isView(data) ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data
-          if (link.alive) {
-            link.sent.push(wire as WireData)
-            answer(link, wire as WireData)
-          }
+          // A dead link takes the bytes (the platform cannot know) and nothing ever answers them.
+          link.sent.push(wire as WireData)
+          if (link.alive) answer(link, wire as WireData)
           return Promise.resolve()
         },
         close(code, reason) {
@@ -153,6 +152,8 @@ interface Driver {
   name: string
   /** How long an open link may stay silent before the driver's own watchdog drops it. */
   silenceMs: number
+  /** The checks (heartbeat pings, PINGREQs) a link carried. */
+  probes(link: FakeLink): number
   create(platform: Platform, extra?: Record<string, unknown>): Client
   /** Makes the link open as the platform and the server would (MQTT: the socket opens, CONNACK follows). */
   linkOpens(link: FakeLink): void
@@ -161,12 +162,15 @@ interface Driver {
 const drivers: Driver[] = [
   {
     name: 'Connection',
-    silenceMs: 1000 + 500,
+    silenceMs: 5000 + 2000,
+    probes: (link) => link.sent.filter((d) => d === 'ping').length,
     create(platform, extra = {}) {
       const c = createConnection({
         url: 'ws://fake/ws',
         platform: platform.adapter,
-        heartbeat: { interval: 1000, timeout: 500 },
+        // The watchdog is slower than the check's own deadline, so the table sees the check decide.
+        heartbeat: { interval: 5000, timeout: 2000 },
+        verifyTimeout: 300,
         reconnect: { min: 1000, max: 8000, jitter: 0, maxRetries: 3 },
         ...extra,
       })
@@ -185,12 +189,14 @@ const drivers: Driver[] = [
   },
   {
     name: 'MQTT client',
-    silenceMs: 1500,
+    silenceMs: 1.5 * 5000,
+    probes: (link) => link.sent.reduce((n, d) => n + packets(d).filter((p) => p.type === 12).length, 0),
     create(platform, extra = {}) {
       const c = createMqttClient({
         url: 'ws://fake/mqtt',
         platform: platform.adapter,
-        keepalive: 1,
+        keepalive: 5,
+        verifyTimeout: 300,
         reconnect: { min: 1000, max: 8000, jitter: 0, maxRetries: 3 },
         ...extra,
       })
@@ -219,6 +225,10 @@ interface Effects {
   retry: 'backoff' | 'now' | false
   /** Errors reported, by code. */
   errors?: string[]
+  /** Checks (pings, PINGREQs) the event made the client send on the link. */
+  probes?: number
+  /** The `close` event's message, when it matters. */
+  message?: string
 }
 
 type From = 'idle' | 'connecting' | 'open' | 'open (hidden)' | 'reconnecting' | 'offline (network)' | 'offline (hidden)' | 'closing' | 'closed'
@@ -228,41 +238,36 @@ type Row = [from: From, event: string, path: [ConnectionState, string][], effect
 
 const none: Effects = { close: false, retry: false }
 
+const noAnswer: Effects = { close: 'heartbeat-timeout', retry: 'now', probes: 1, message: 'no answer to a check' }
+const replacedAtOnce: [ConnectionState, string][] = [
+  ['reconnecting', 'heartbeat-timeout'],
+  ['connecting', 'reconnect'],
+]
+
 const table: Row[] = [
   ['idle', 'open()', [['connecting', 'open']], none],
+  ['idle', 'close()', [['closed', 'user']], { close: 'user', retry: false }],
   ['connecting', 'link opens', [['open', 'connected']], none],
+  ['connecting', 'open()', [], none],
   ['connecting', 'link closes', [['reconnecting', 'error']], { close: false, retry: 'backoff', errors: ['CONNECT_FAILED'] }],
   ['connecting', 'connect deadline', [['reconnecting', 'connect-timeout']], { close: false, retry: 'backoff', errors: ['CONNECT_TIMEOUT'] }],
   ['connecting', 'socket limit', [['closed', 'socket-limit']], { close: false, retry: false, errors: ['SOCKET_LIMIT'] }],
   ['connecting', 'network none', [['offline', 'network-lost']], none],
+  ['connecting', 'network type changes', [], { ...none, probes: 0 }],
   ['connecting', 'hide', [['offline', 'background']], none],
   ['connecting', 'close()', [['closed', 'user']], { close: 'user', retry: false }],
   ['open', 'link closes', [['reconnecting', 'server']], { close: 'server', retry: 'backoff' }],
   ['open', 'link fails', [['reconnecting', 'error']], { close: 'error', retry: 'backoff', errors: ['SOCKET_ERROR'] }],
+  ['open', 'socket limit', [['reconnecting', 'error']], { close: 'error', retry: 'backoff', errors: ['SOCKET_LIMIT'] }],
   ['open', 'link goes silent', [['reconnecting', 'heartbeat-timeout']], { close: 'heartbeat-timeout', retry: 'backoff' }],
   ['open', 'network none', [['offline', 'network-lost']], { close: 'network-lost', retry: false }],
-  ['open', 'network type changes, probe answered', [], none],
-  [
-    'open',
-    'network type changes, no answer',
-    [
-      ['reconnecting', 'heartbeat-timeout'],
-      ['connecting', 'reconnect'],
-    ],
-    { close: 'heartbeat-timeout', retry: 'now' },
-  ],
-  ['open', 'hide', [], none],
-  ['open', 'show without hide', [], none],
-  ['open (hidden)', 'show, probe answered', [], none],
-  [
-    'open (hidden)',
-    'show, no answer',
-    [
-      ['reconnecting', 'heartbeat-timeout'],
-      ['connecting', 'reconnect'],
-    ],
-    { close: 'heartbeat-timeout', retry: 'now' },
-  ],
+  ['open', 'network type changes, probe answered', [], { ...none, probes: 1 }],
+  ['open', 'network type changes, no answer', replacedAtOnce, noAnswer],
+  ['open', 'hide, a while', [], { ...none, probes: 0 }],
+  ['open', 'show without hide', [], { ...none, probes: 0 }],
+  ['open (hidden)', 'show, probe answered', [], { ...none, probes: 1 }],
+  ['open (hidden)', 'show, no answer', replacedAtOnce, noAnswer],
+  ['open (hidden)', 'network type changes', [], { ...none, probes: 0 }],
   ['open (hidden)', 'link closes', [['offline', 'background']], { close: 'background', retry: false }],
   [
     'open',
@@ -275,6 +280,7 @@ const table: Row[] = [
   ],
   ['reconnecting', 'retry timer', [['connecting', 'reconnect']], none],
   ['reconnecting', 'network none', [['offline', 'network-lost']], none],
+  ['reconnecting', 'network type changes', [], none],
   ['reconnecting', 'hide', [['offline', 'background']], none],
   ['reconnecting', 'show without hide', [], none],
   ['reconnecting', 'close()', [['closed', 'user']], { close: 'user', retry: false }],
@@ -282,8 +288,11 @@ const table: Row[] = [
   ['offline (network)', 'show without hide', [], none],
   ['offline (network)', 'close()', [['closed', 'user']], { close: 'user', retry: false }],
   ['offline (hidden)', 'show', [['connecting', 'foreground']], none],
-  ['offline (hidden)', 'network back', [], none],
+  ['offline (hidden)', 'network type changes', [], none],
   ['closing', 'link confirms the close', [['closed', 'user']], { close: 'user', retry: false }],
+  ['closing', 'link fails', [['closed', 'user']], { close: 'user', retry: false }],
+  ['closing', 'network none', [], none],
+  ['closing', 'hide', [], none],
   [
     'closing',
     'open()',
@@ -294,6 +303,7 @@ const table: Row[] = [
     { close: 'user', retry: false },
   ],
   ['closed', 'open()', [['connecting', 'open']], none],
+  ['closed', 'close()', [], none],
 ]
 
 /** The state a row starts from, as the client names it. */
@@ -302,7 +312,7 @@ const stateOf = (from: From) => from.split(' ')[0] as ConnectionState
 describe.each(drivers)('supervisor table over the $name driver', (driver) => {
   let platform: Platform
   let client: Client
-  let log: { states: { to: string; reason: string }[]; closes: { reason: string }[]; retries: { delay: number }[]; errors: string[] }
+  let log: { states: { to: string; reason: string }[]; closes: { reason: string; message: string }[]; retries: { delay: number }[]; errors: string[] }
 
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
@@ -322,7 +332,7 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
   function track(c: Client): Client {
     log = { states: [], closes: [], retries: [], errors: [] }
     c.on('state', (e: { to: string; reason: string }) => log.states.push(e))
-    c.on('close', (e: { reason: string }) => log.closes.push(e))
+    c.on('close', (e: { reason: string; message: string }) => log.closes.push(e))
     c.on('reconnecting', (e: { delay: number }) => log.retries.push(e))
     c.on('error', (e: { code: string }) => log.errors.push(e.code))
     return c
@@ -413,27 +423,32 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
       case 'network back':
         platform.setNetwork('wifi')
         return settle()
+      case 'network type changes':
       case 'network type changes, probe answered':
         platform.setNetwork('4g')
-        return settle(3100)
+        return settle(400)
       case 'network type changes, no answer':
         silently()
         platform.setNetwork('4g')
-        return settle(3000)
+        return settle(400)
       case 'hide':
         platform.hide()
         return settle()
+      case 'hide, a while':
+        // Longer than the heartbeat interval and the keepalive: nothing is sent while hidden.
+        platform.hide()
+        return settle(6000)
       case 'show':
       case 'show without hide':
         platform.show()
         return settle()
       case 'show, probe answered':
         platform.show()
-        return settle(3100)
+        return settle(400)
       case 'show, no answer':
         silently()
         platform.show()
-        return settle(3000)
+        return settle(400)
       case 'retry timer':
         return settle(1000)
       case 'close()':
@@ -450,17 +465,23 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
   it.each(table)('%s + %s', async (from, event, path, effects) => {
     await reach(from)
     expect(client.state).toBe(stateOf(from))
+    const link = platform.last()
     const linksBefore = platform.links.length
+    const probesBefore = link ? driver.probes(link) : 0
     await apply(event)
     expect(log.states.map((s) => [s.to, s.reason])).toEqual(path)
     expect(client.state).toBe(path.length ? path[path.length - 1][0] : stateOf(from))
     expect(log.closes.map((c) => c.reason)).toEqual(effects.close ? [effects.close] : [])
+    if (effects.message) expect(log.closes[0]).toMatchObject({ message: effects.message })
     expect(log.errors).toEqual(effects.errors ?? [])
+    if (effects.probes !== undefined) expect(driver.probes(link) - probesBefore).toBe(effects.probes)
     if (effects.retry === 'backoff') expect(log.retries).toEqual([expect.objectContaining({ delay: 1000 })])
     else if (effects.retry === 'now') {
       expect(log.retries).toEqual([expect.objectContaining({ delay: 0 })])
       expect(platform.links.length).toBe(linksBefore + 1)
     } else expect(log.retries).toEqual([])
+    // Only the rows that start a new link made one.
+    if (!path.some(([to]) => to === 'connecting')) expect(platform.links.length).toBe(linksBefore)
   })
 
   it('flushes what was queued while connecting, in order, once the link is open', async () => {
@@ -468,7 +489,7 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
     const queued = [client.queue('q1'), client.queue('q2')]
     client.start().catch(() => {})
     await settle()
-    expect(driver.name === 'Connection' ? client.carried(platform.last()) : []).toEqual([])
+    expect(client.carried(platform.last())).toEqual([])
     driver.linkOpens(platform.last())
     await settle()
     await Promise.all(queued)
@@ -516,6 +537,104 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
     expect(client.state).toBe('connecting')
   })
 
+  it('a close() from an event handler while a link goes down is final: no retry is scheduled after it', async () => {
+    await reach('open')
+    client.on('close', () => void client.stop().catch(() => {}))
+    platform.last().events.onClose(4001, 'going away')
+    await settle(20_000)
+    expect(client.state).toBe('closed')
+    expect(log.states.map((s) => s.to)).toEqual(['reconnecting', 'closed'])
+    expect(log.retries.length).toBeLessThanOrEqual(1)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('close() before open() rejects what was queued with CLOSED and ends with a close event', async () => {
+    client = track(driver.create(platform))
+    const queued = client.queue('never').then(
+      () => 'sent',
+      (e: { code: string }) => e.code,
+    )
+    await client.stop()
+    expect(await queued).toBe('CLOSED')
+    expect(log.closes).toEqual([expect.objectContaining({ reason: 'user', intentional: true })])
+    client.start().catch(() => {})
+    await settle()
+    expect(platform.links.length).toBe(1)
+    driver.linkOpens(platform.last())
+    await settle()
+    // Nothing of the closed session went out on the new link.
+    expect(client.carried(platform.last())).toEqual([])
+  })
+
+  it('a check under way when close() is called no longer applies: the close ends the session', async () => {
+    await reach('open (hidden)')
+    platform.last().alive = false
+    platform.show()
+    await settle(100)
+    const stopped = client.stop()
+    await settle(2000)
+    await stopped
+    expect(client.state).toBe('closed')
+    expect(log.states.map((s) => s.to)).toEqual(['closing', 'closed'])
+    expect(log.retries).toEqual([])
+    expect(platform.links.length).toBe(1)
+  })
+
+  it('a failing auth hook fails that attempt with AUTH_FAILED; the next attempt, after the backoff, asks again', async () => {
+    let calls = 0
+    client = track(
+      driver.create(platform, {
+        auth: () => {
+          if (calls++ === 0) throw new Error('token service down')
+          return { query: { token: 'fresh' } }
+        },
+      }),
+    )
+    client.start().catch(() => {})
+    await settle()
+    expect(log.errors).toEqual(['AUTH_FAILED'])
+    expect(log.retries).toEqual([expect.objectContaining({ delay: 1000, reason: 'error' })])
+    expect(platform.links.length).toBe(0)
+    await settle(1000)
+    expect(calls).toBe(2)
+    driver.linkOpens(platform.last())
+    await settle()
+    expect(client.state).toBe('open')
+  })
+
+  it('ignores what a replaced link still reports', async () => {
+    await reach('open')
+    const old = platform.last()
+    old.events.onClose(4001, 'going away')
+    await settle(1000)
+    driver.linkOpens(platform.last())
+    await settle()
+    expect(client.state).toBe('open')
+    reset()
+    old.events.onClose(1006, 'late')
+    old.events.onError(new LongLinkError('SOCKET_ERROR', 'late'))
+    await settle()
+    expect(client.state).toBe('open')
+    expect([...log.states, ...log.closes, ...log.errors]).toEqual([])
+  })
+
+  it('hidden, then offline, then shown, then online: attempts wait for both, then start at once', async () => {
+    await reach('reconnecting')
+    platform.hide()
+    platform.setNetwork('none')
+    platform.show()
+    await settle(5000)
+    expect(client.state).toBe('offline')
+    const links = platform.links.length
+    platform.setNetwork('wifi')
+    await settle()
+    expect(log.states.map((s) => [s.to, s.reason])).toEqual([
+      ['offline', 'background'],
+      ['connecting', 'network-restored'],
+    ])
+    expect(platform.links.length).toBe(links + 1)
+  })
+
   it('with reconnect off, a lost link closes the session', async () => {
     client = track(driver.create(platform, { reconnect: false }))
     const opened = client.start()
@@ -551,8 +670,11 @@ describe('MQTT refused logins over the scripted platform', () => {
     }
   }
 
-  /** Connects with `auth` and opens every link the client makes; returns how connect() ended and what was asked. */
-  async function attempt(auth?: () => { password: string }) {
+  /**
+   * Connects with `auth` and opens every link the client makes; returns how connect() ended and what was asked. The
+   * broker refuses the first CONNECT and, unless `refuseAll`, accepts the later ones.
+   */
+  async function attempt(auth?: () => { password: string }, refuseAll = false) {
     const c = createMqttClient({ url: 'ws://fake/mqtt', platform: platform.adapter, username: 'rider', password: 'wrong', auth })
     const errors: string[] = []
     c.on('error', (e) => errors.push(e.code))
@@ -565,7 +687,7 @@ describe('MQTT refused logins over the scripted platform', () => {
       const link = platform.last()
       if (link && !link.sent.length) link.events.onOpen()
       // The next CONNECT is accepted: only fresh credentials reach it.
-      if (i === 1) connackCode = 0
+      if (i === 1 && !refuseAll) connackCode = 0
     }
     await settle(100)
     return { state: c.state, outcome: await outcome, errors, links: platform.links.length, timers: vi.getTimerCount(), client: c }
@@ -593,5 +715,138 @@ describe('MQTT refused logins over the scripted platform', () => {
     const stopped = got.client.end()
     await settle(100)
     await stopped
+  })
+
+  it('tries fresh credentials once: a second refusal in a row stops the client, however fresh the next ones would be', async () => {
+    let calls = 0
+    const got = await attempt(() => ({ password: `signed-${calls++}` }), true)
+    expect(got).toMatchObject({ state: 'closed', outcome: 'NOT_AUTHORIZED', errors: ['NOT_AUTHORIZED', 'NOT_AUTHORIZED'], links: 2, timers: 0 })
+  })
+})
+
+describe('MQTT work in flight when a session ends, over the scripted platform', () => {
+  let platform: Platform
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    platform = createFakePlatform(fakeBroker)
+  })
+  afterEach(() => vi.useRealTimers())
+
+  async function settle(ms = 0): Promise<void> {
+    await vi.advanceTimersByTimeAsync(ms)
+    for (let i = 0; i < 30; i++) {
+      await new Promise((resolve) => setImmediate(resolve))
+      await vi.advanceTimersByTimeAsync(0)
+    }
+  }
+
+  /** Ends the client, letting fake time pass for the close to be confirmed. */
+  async function end(c: { end(): Promise<void> }): Promise<void> {
+    const ended = c.end()
+    await settle(2100)
+    await ended
+  }
+
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 'done',
+      (e: { code: string }) => e.code,
+    )
+
+  async function connected(extra: Record<string, unknown> = {}) {
+    const c = createMqttClient({ url: 'ws://fake/mqtt', platform: platform.adapter, reconnect: { min: 1000, max: 1000, jitter: 0 }, ...extra })
+    c.connect().catch(() => {})
+    await settle()
+    platform.last().events.onOpen()
+    await settle()
+    expect(c.state).toBe('open')
+    return c
+  }
+
+  it('a hard end rejects a QoS 1 publish still waiting for its PUBACK with CLOSED', async () => {
+    const c = await connected()
+    // The fake broker never acknowledges a publish.
+    const inFlight = outcome(c.publish('t', 'x', { qos: 1 }))
+    await settle()
+    const ended = c.end(true)
+    await settle(100)
+    await ended
+    expect(await inFlight).toBe('CLOSED')
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('a graceful end whose link dies while it waits for acknowledgements still ends, and what waited gets CLOSED', async () => {
+    const c = await connected()
+    const inFlight = outcome(c.publish('t', 'x', { qos: 1 }))
+    await settle()
+    let ended = false
+    c.end().then(() => (ended = true))
+    await settle()
+    expect(ended).toBe(false)
+    // The link goes: nothing will acknowledge the publish now.
+    platform.last().alive = false
+    platform.last().events.onClose(1006, 'abnormal closure')
+    await settle(100)
+    expect(ended).toBe(true)
+    expect(c.state).toBe('closed')
+    expect(await inFlight).toBe('CLOSED')
+  })
+
+  it('a graceful end waits for acknowledgements a bounded time only', async () => {
+    const c = await connected()
+    const inFlight = outcome(c.publish('t', 'x', { qos: 1 }))
+    await settle()
+    let ended = false
+    c.end().then(() => (ended = true))
+    await settle(1000)
+    expect(ended).toBe(false)
+    await settle(3000)
+    expect(ended).toBe(true)
+    expect(await inFlight).toBe('CLOSED')
+  })
+
+  it('ending while offline rejects queued publishes with CLOSED, and the next session does not send them', async () => {
+    const c = await connected()
+    platform.setNetwork('none')
+    await settle()
+    expect(c.state).toBe('offline')
+    const queued = [outcome(c.publish('t', 'q0')), outcome(c.publish('t', 'q1', { qos: 1 }))]
+    await settle()
+    await end(c)
+    expect(await Promise.all(queued)).toEqual(['CLOSED', 'CLOSED'])
+    platform.setNetwork('wifi')
+    c.connect().catch(() => {})
+    await settle()
+    platform.last().events.onOpen()
+    await settle()
+    expect(c.state).toBe('open')
+    expect(published(platform.last())).toEqual([])
+    await end(c)
+  })
+
+  it('an adapter that fails from inside open() fails the attempt, and the client goes on retrying', async () => {
+    let failures = 1
+    const failing: Adapter = {
+      ...platform.adapter,
+      open(request, events) {
+        if (failures-- > 0) {
+          events.onError(new LongLinkError('CONNECT_FAILED', 'connectSocket failed: url not in domain list'))
+          return { send: () => Promise.reject(new LongLinkError('SEND_FAILED', 'never open')), close() {} }
+        }
+        return platform.adapter.open(request, events)
+      },
+    }
+    const c = createMqttClient({ url: 'ws://fake/mqtt', platform: failing, reconnect: { min: 1000, max: 1000, jitter: 0 } })
+    const errors: string[] = []
+    c.on('error', (e) => errors.push(e.code))
+    c.connect().catch(() => {})
+    await settle()
+    expect(c.state).toBe('reconnecting')
+    expect(errors).toEqual(['CONNECT_FAILED'])
+    await settle(1000)
+    platform.last().events.onOpen()
+    await settle()
+    expect(c.state).toBe('open')
+    await end(c)
   })
 })

@@ -39,6 +39,29 @@ export type SendData = string | ArrayBuffer | ArrayBufferView | Record<string, u
 /** Inbound data: text frames are strings, binary frames are ArrayBuffers holding exactly the frame's bytes. */
 export type MessageData = WireData
 
+/** The `close` event: the link went down. `intentional` is true only after `close()` (MQTT: `end()`). */
+export interface CloseEvent {
+  code: number
+  reason: CloseReason
+  intentional: boolean
+  /** The peer's close reason text. */
+  message: string
+}
+
+/** The `reconnecting` event: the next attempt is scheduled after `delay` ms. */
+export interface ReconnectingEvent {
+  attempt: number
+  delay: number
+  reason: CloseReason
+}
+
+/** The `state` event: the state changed. Emitted before the event that goes with the change. */
+export interface StateChange {
+  from: ConnectionState
+  to: ConnectionState
+  reason: TransitionReason
+}
+
 /** Payloads of every event, one type per event. */
 export interface ConnectionEvents {
   /** The link is open (first time or after a reconnect). The queue has already been flushed. */
@@ -46,13 +69,13 @@ export interface ConnectionEvents {
   /** A message from the server (heartbeat pongs are not delivered). */
   message: MessageData
   /** The link went down. `intentional` is true only after `close()`. `message` is the peer's close reason text. */
-  close: { code: number; reason: CloseReason; intentional: boolean; message: string }
+  close: CloseEvent
   /** Something failed; the connection keeps going unless the error says it stopped (see readme.md). */
   error: LongLinkError
   /** The next attempt is scheduled after `delay` ms. */
-  reconnecting: { attempt: number; delay: number; reason: CloseReason }
+  reconnecting: ReconnectingEvent
   /** The state changed. Emitted before the event that goes with the change. */
-  state: { from: ConnectionState; to: ConnectionState; reason: TransitionReason }
+  state: StateChange
 }
 
 /** The event names of a connection. */

@@ -1,20 +1,16 @@
 import { fail, LongLinkError, messageOf } from '../errors'
 import type { Adapter, LifecycleHost, TransportRequest } from '../transport'
-import type { AuthResult, CloseReason, ConnectionState, TransitionReason } from '../types'
+import type { AuthResult, CloseReason, ConnectionEvents, ConnectionState, TransitionReason } from '../types'
 import { backoffDelay } from './backoff'
 import { createEmitter } from './emitter'
 import { redactUrl } from './log'
 import { attemptRequest, type ResolvedOptions } from './options'
 
-/** The events every supervised client emits. A client may add fields to `open` (MQTT adds `sessionPresent`). */
-export interface SupervisedEvents {
-  open: { reconnected: boolean }
-  message: unknown
-  close: { code: number; reason: CloseReason; intentional: boolean; message: string }
-  error: LongLinkError
-  reconnecting: { attempt: number; delay: number; reason: CloseReason }
-  state: { from: ConnectionState; to: ConnectionState; reason: TransitionReason }
-}
+/**
+ * The events every supervised client emits: the core's, with any message type. A client may add fields to `open`
+ * (MQTT adds `sessionPresent`).
+ */
+export type SupervisedEvents = Omit<ConnectionEvents, 'message'> & { message: unknown }
 
 /**
  * What a client kind supplies to the supervisor: how to start, drop, probe and end one link. The supervisor decides
@@ -115,8 +111,11 @@ export function createSupervisor<E extends SupervisedEvents>(
   let retryTimer: Timer
   /** The one deadline of the current link: opening while `connecting`, answering a probe while `open`. */
   let linkTimer: Timer
-  /** A probe is out: however its failure is found (its deadline, the driver's own watchdog), the link is replaced at once. */
-  let verifying = false
+  /**
+   * While a probe is out, whether it was answered: a link found dead before it is (by the probe's deadline or the
+   * driver's own watchdog) is replaced at once.
+   */
+  let verifying: (() => boolean) | undefined
   let uptimeTimer: Timer
   let stopWatching: (() => void) | undefined
   const openWaiters: { resolve: () => void; reject: (error: LongLinkError) => void }[] = []
@@ -138,11 +137,12 @@ export function createSupervisor<E extends SupervisedEvents>(
     clearTimeout(retryTimer)
     if (networkDown || hidden) return transition('offline', hidden ? 'background' : 'network-lost')
     const current = detach()
-    transition('connecting', reason)
+    // Armed before the transition: a `state` handler that closes the connection clears it with the rest.
     linkTimer = setTimeout(
       () => current() && down('connect-timeout', fail('CONNECT_TIMEOUT', `not open after ${options.connectTimeout} ms`)),
       options.connectTimeout,
     )
+    transition('connecting', reason)
     Promise.resolve()
       .then(() => auth && auth({ attempt, reason }))
       .then(
@@ -169,6 +169,8 @@ export function createSupervisor<E extends SupervisedEvents>(
     // The attempt counter resets only after the link proved stable, so a flapping server still meets growing delays.
     if (policy) uptimeTimer = setTimeout(() => (attempt = 0), policy.minUptime)
     transition('open', reconnected ? 'reconnect' : 'connected')
+    // A `state` handler may have closed it already.
+    if (state !== 'open') return
     for (const waiter of openWaiters.splice(0)) waiter.resolve()
     emit('open', { ...extra, reconnected } as E['open'])
   }
@@ -182,13 +184,14 @@ export function createSupervisor<E extends SupervisedEvents>(
 
   function failed(error: LongLinkError): void {
     if (state === 'closing') return
-    if (error.code === 'SOCKET_LIMIT') return terminal(error, 'socket-limit')
+    // Refused a socket: retrying cannot help until one closes. (An open link that reports it is replaced like any.)
+    if (error.code === 'SOCKET_LIMIT' && state === 'connecting') return terminal(error, 'socket-limit')
     down('error', state === 'connecting' && error.code === 'SOCKET_ERROR' ? fail('CONNECT_FAILED', error.message, error) : error, error.message)
   }
 
   function down(reason: CloseReason, error?: LongLinkError, message = reason as string, code = 1006): void {
     const wasOpen = state === 'open'
-    const now = verifying
+    const now = verifying && !verifying()
     detach()
     const blocked = hidden || networkDown
     // What follows: stop (reconnect off, or `maxRetries` failures in a row), wait offline (no attempts while the network
@@ -203,7 +206,8 @@ export function createSupervisor<E extends SupervisedEvents>(
     if (wasOpen) emit('close', { code, reason, intentional: false, message } as E['close'])
     if (error) report(error)
     if (stopError && stopError !== error) report(stopError)
-    if (!stopError && !blocked) {
+    // Not when a handler of the events above closed the connection.
+    if (state === 'reconnecting') {
       attempt++
       const delay = now ? 0 : backoffDelay(attempt, policy!)
       log('info', `retry ${attempt} in ${delay} ms (${reason})`)
@@ -218,7 +222,7 @@ export function createSupervisor<E extends SupervisedEvents>(
    */
   function detach(): () => boolean {
     const mine = ++generation
-    verifying = false
+    verifying = undefined
     clearTimeout(linkTimer)
     clearTimeout(uptimeTimer)
     driver.drop()
@@ -272,14 +276,12 @@ export function createSupervisor<E extends SupervisedEvents>(
 
   /** An open link may have died unseen (a network switch, a suspended app): it must answer a probe in time. */
   function verify(): void {
-    const heard = state === 'open' && driver.probe()
+    // While hidden nothing is verified (a show does it): the platform may suspend the app before any answer comes.
+    const heard = state === 'open' && !hidden && driver.probe()
     if (!heard) return
     clearTimeout(linkTimer)
-    verifying = true
-    linkTimer = setTimeout(
-      () => (heard() ? (verifying = false) : down('heartbeat-timeout', undefined, 'no answer to a check')),
-      options.verifyTimeout,
-    )
+    verifying = heard
+    linkTimer = setTimeout(() => heard() || down('heartbeat-timeout', undefined, 'no answer to a check'), options.verifyTimeout)
   }
 
   /**
@@ -385,16 +387,15 @@ export function createSupervisor<E extends SupervisedEvents>(
     emit,
     open,
     close(code, message) {
-      if (state === 'idle' || state === 'closed') {
-        transition('closed', 'user')
-        return Promise.resolve()
-      }
+      if (state === 'closed') return Promise.resolve()
       const done = new Promise<void>((resolve) => closeWaiters.push(resolve))
       if (state === 'closing') return done
       closing = { code, reason: 'user', intentional: true, message } as E['close']
       // An open link closes first (MQTT says DISCONNECT), then the session stops; anything else ends at once.
       const linked = state === 'open'
       if (linked) {
+        // The link's deadline (a check under way) no longer applies: the close is what happens to it now.
+        clearTimeout(linkTimer)
         transition('closing', 'user')
         driver.end(code, message)
       }

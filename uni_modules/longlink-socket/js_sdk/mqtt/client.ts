@@ -20,6 +20,9 @@ import type { MqttAuthResult, MqttClient, MqttClientEvents, MqttClientOptions } 
  */
 const NEVER = 2_147_483_647
 
+/** How long a graceful `end()` may wait for acknowledgements of in-flight publishes before the link is cut. */
+const END_WAIT_MS = 2000
+
 /**
  * Creates an MQTT client over the plugin's own sockets. Throws INVALID_URL / INVALID_OPTION at once on bad input.
  * It does not connect until `connect()`. The supervisor owns the lifecycle (states, backoff, network and app rules,
@@ -64,24 +67,33 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
   let afterClose: (() => void)[] | undefined
   /** How the current stream closed, once it has. */
   let lastClose: StreamClose | undefined
+  /** MQTT.js reported a protocol violation (an error with a reason code) on the current stream. */
+  let engineFault = false
   /** The credentials of the current attempt, to tell a retry with fresh ones from the same ones again. */
   let credentials = ''
   /** A refused CONNACK on the current link (MQTT.js closes the link next). */
   let refusal: Refusal | undefined
   /** The refusal the attempt under way must improve on. */
   let retrying: Refusal | undefined
+  /** Fresh credentials were already tried after a refusal: a second refusal in a row stops the client. */
+  let retried = false
+  /** Set when the session stopped: what MQTT.js still fails with then is a CLOSED for the caller. */
+  let stopped = false
+  let endTimer: ReturnType<typeof setTimeout> | undefined
   let packetsIn = 0
   let offlineQueued = 0
   let forceEnd = false
 
   const engine = new mqtt.MqttClient(
     () => {
-      streamLive = true
       lastClose = undefined
-      return createMqttStream(adapter, request!, {
+      engineFault = false
+      const stream = createMqttStream(adapter, request!, {
         opened: () => log('debug', `socket open, CONNECT sent as ${clientId}`),
         closed: (close) => (lastClose = close),
       })
+      streamLive = true
+      return stream
     },
     {
       clientId,
@@ -106,10 +118,13 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       engine.options.username = (extra as MqttAuthResult).username ?? options.username
       engine.options.password = (extra as MqttAuthResult).password ?? options.password
       credentials = credentialsOf(resolved, options, extra)
+      stopped = false
       const refused = retrying
       retrying = undefined
       if (refused) {
+        // After a refused login only fresh credentials are worth another attempt: the same would be refused again.
         if (credentials === refused.credentials) return sv.terminal(refused.error, 'error')
+        retried = true
         sv.report(refused.error)
       }
       const start = () => {
@@ -130,7 +145,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       withEngine(start)
     },
     drop() {
-      if (streamLive && !afterClose) {
+      if (streamLive && !afterClose && engine.stream) {
         afterClose = []
         engine.stream.destroy()
       }
@@ -141,18 +156,34 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       engine.sendPing()
       return () => packetsIn !== before
     },
+    // While hidden the platform suspends timers: MQTT.js's keepalive would judge the link by a clock that jumped. The
+    // check on show answers instead, and its PINGRESP re-arms the keepalive.
+    hide: () => engine.keepaliveManager && engine.keepaliveManager.clear(),
     end() {
-      engine.end(forceEnd, () => sv.ended())
+      // The session ends: MQTT.js must not arm its own reconnect timer when the last stream's close comes in.
+      engine.options.reconnectPeriod = 0
+      // A hard end (no DISCONNECT) fails what is in flight; a graceful one lets it be acknowledged, for a while.
+      if (forceEnd) failPending(fail('CLOSED', 'ended by end(true)'))
+      else endTimer = setTimeout(() => engine.stream && engine.stream.destroy(), END_WAIT_MS)
+      engine.end(forceEnd, () => {
+        clearTimeout(endTimer)
+        // A DISCONNECT that could not go out (the link was gone) must not go out at the start of the next session.
+        engine.queue.splice(0)
+        sv.ended()
+      })
     },
     stop(closed) {
+      stopped = true
       subscriptions.stop(closed)
       freshSession = true
       retrying = undefined
-      // The session is over: MQTT.js must not arm its own reconnect timer when the last stream's close comes in, and
-      // what it still holds fails (a period of 0 lets it flush). Then it stops too (its timers, its stores), unless an
-      // intentional end is already doing so.
+      retried = false
       engine.options.reconnectPeriod = 0
-      if (started && !engine.disconnecting) engine.end(true)
+      // Unless an intentional end is already stopping MQTT.js, what it holds fails now and it stops (its timers, its
+      // stores).
+      if (engine.disconnecting) return
+      failPending(closed)
+      if (started) engine.end(true)
     },
   })
   const subscriptions = createSubscriptions(engine, version, {
@@ -169,13 +200,28 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
     else work()
   }
 
+  /** Fails what MQTT.js still holds: in-flight QoS ≥ 1 publishes and the packets in its offline queue. */
+  function failPending(closed: LongLinkError): void {
+    const outgoing = engine.outgoing
+    for (const id of Object.keys(outgoing)) {
+      const entry = outgoing[id]
+      delete outgoing[id]
+      if (entry.cb) entry.cb(closed)
+    }
+    for (const queued of engine.queue.splice(0)) if (queued.cb) queued.cb(closed)
+  }
+
   engine.on('connect', (packet) => current() && connacked(packet))
   engine.on('close', () => {
     streamLive = false
     const waiting = afterClose
     afterClose = undefined
     if (waiting) for (const work of waiting) work()
-    else if (current()) linkClosed()
+    else if (sv.state === 'closing') {
+      // A graceful end waiting for acknowledgements lost its link: they cannot come now.
+      failPending(fail('CLOSED', 'the link closed before the publish was acknowledged'))
+      engine.emit('outgoingEmpty')
+    } else if (current()) linkClosed()
   })
   engine.on('error', (error) => current() && engineError(error))
   engine.on('packetreceive', () => packetsIn++)
@@ -188,44 +234,48 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
   function connacked(packet: MqttPacket): void {
     if (sv.state !== 'connecting') return
     refusal = undefined
+    retried = false
     const sessionPresent = !!packet.sessionPresent
+    // The attempt this CONNACK belongs to: a later one must not be declared open by it.
+    const attempt = current
     // Every live filter the broker does not hold is subscribed again before the state says `open`.
-    subscriptions.restore(sessionPresent).then(() => current() && sv.state === 'connecting' && sv.up({ sessionPresent }))
+    subscriptions.restore(sessionPresent).then(() => attempt() && sv.state === 'connecting' && sv.up({ sessionPresent }))
   }
 
   function engineError(error: ErrorWithReasonCode): void {
-    if (error instanceof LongLinkError) {
-      if (error.code === 'SOCKET_LIMIT') return sv.terminal(error, 'socket-limit')
-      return sv.report(error)
-    }
+    // The link itself failed (a socket error, the socket limit): the supervisor's rule for a failed link, as in the core.
+    if (error instanceof LongLinkError) return sv.failed(error)
     const code = Number(error.code)
-    const connecting = sv.state === 'connecting'
-    // A refused CONNACK: MQTT.js closes the link next, and `linkClosed` decides whether trying again can help.
-    if (connecting && code > 0) return void (refusal = { error: refusalError(code, error), credentials })
-    // MQTT.js saying why it destroyed the stream itself ("Keepalive timeout") is no socket error: the close that
-    // follows tells it as a `heartbeat-timeout`, the way the core tells a dead link.
-    if (lastClose && lastClose.cause === 'destroyed') return
-    sv.report(fail(connecting ? 'CONNECT_FAILED' : 'SOCKET_ERROR', messageOf(error), error))
+    // A refused CONNACK (MQTT.js does not count as connected yet): MQTT.js closes the link next, and `linkClosed`
+    // decides whether trying again can help.
+    if (code > 0 && !engine.connected) return void (refusal = { error: refusalError(code, error), credentials })
+    // MQTT.js destroyed the stream itself. Without a code, its keepalive went unanswered: no socket error, the close
+    // says `heartbeat-timeout`, as the core tells a dead link. With one, a protocol violation: reported, and the close
+    // says `error`.
+    if (code > 0) engineFault = true
+    else if (lastClose && lastClose.cause === 'destroyed') return
+    const failed = fail(sv.state === 'connecting' ? 'CONNECT_FAILED' : 'SOCKET_ERROR', messageOf(error), error)
+    if (code > 0) failed.reasonCode = code
+    sv.report(failed)
   }
 
   function linkClosed(): void {
-    // An intentional end finishes in end()'s own callback, once MQTT.js has closed its stores.
-    if (sv.state === 'closing') return
     const refused = refusal
     refusal = undefined
     if (refused) {
-      if (!options.auth) return sv.terminal(refused.error, 'error')
+      // Fresh credentials get one try after a refusal (a hook that signs a new password each time would otherwise
+      // loop); no hook, or a second refusal in a row, stops the client.
+      if (!options.auth || retried) return sv.terminal(refused.error, 'error')
       retrying = refused
       return sv.retry('error')
     }
-    // MQTT.js destroys the stream itself only when its keepalive went unanswered; a failed link is an error, as in the core.
     const { cause, code, reason } = lastClose || { cause: 'closed', code: 1006, reason: '' }
-    sv.closed(code, reason, cause === 'destroyed' ? 'heartbeat-timeout' : cause === 'failed' ? 'error' : 'server')
+    sv.closed(code, reason, cause !== 'destroyed' ? 'server' : engineFault ? 'error' : 'heartbeat-timeout')
   }
 
   function publishError(error: ErrorWithReasonCode): LongLinkError {
     const state = sv.state
-    if (state === 'closing' || state === 'closed') return fail('CLOSED', 'the client ended before the publish completed', error)
+    if (stopped || state === 'closing' || state === 'closed') return fail('CLOSED', 'the client ended before the publish completed', error)
     const failed = fail('PUBLISH_FAILED', messageOf(error), error)
     if (typeof error.code === 'number') failed.reasonCode = error.code
     return failed

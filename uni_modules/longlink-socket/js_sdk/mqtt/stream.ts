@@ -1,4 +1,4 @@
-import type { Adapter, TransportRequest } from '../transport'
+import type { Adapter, Transport, TransportRequest } from '../transport'
 import type { DuplexLike } from '../vendor/mqtt.esm'
 import { utf8Encode } from './utf8'
 
@@ -83,10 +83,13 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
       }
     }
     // A failed send is followed by the link's close, which MQTT.js handles; nothing to report twice.
-    transport.send(frame).catch(() => {})
+    // Open implies the transport exists (it is assigned before any open event can come).
+    transport!.send(frame).catch(() => {})
   }
 
-  const transport = adapter.open(request, {
+  // Assigned once `open` returns: an adapter may report a failure from inside `open`, before there is a transport.
+  let transport: Transport | undefined = undefined
+  transport = adapter.open(request, {
     onOpen() {
       open = true
       hooks.opened()
@@ -101,7 +104,7 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
     onError(error) {
       if (closed) return
       emit('error', error)
-      transport.close()
+      if (transport) transport.close()
       finish('failed', 1006, error.message)
     },
   })

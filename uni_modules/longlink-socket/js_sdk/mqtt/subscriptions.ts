@@ -114,8 +114,9 @@ export function createSubscriptions(engine: Engine, version: 4 | 5, host: Subscr
       entry.acked = false
     }
     const promise = new Promise<Subscription>((resolve, reject) => entry!.waiters.push({ handler, resolve, reject }))
-    // Offline, the next CONNACK subscribes every filter that is not acknowledged yet.
-    if (state === 'open' && entry.waiters.length === 1) sendSubscribe(filter)
+    // Once MQTT.js has its CONNACK (open, or still subscribing the others again) it goes out now; before that, the
+    // next CONNACK subscribes every filter that is not acknowledged yet.
+    if (engine.connected && entry.waiters.length === 1) sendSubscribe(filter)
     return promise
   }
 

@@ -1,5 +1,5 @@
 import type { LongLinkError } from '../errors'
-import type { AuthContext, CloseReason, ConnectionState, Logger, PlatformOption, ReconnectOptions, TransitionReason } from '../types'
+import type { AuthContext, CloseEvent, ConnectionState, Logger, PlatformOption, ReconnectingEvent, ReconnectOptions, StateChange } from '../types'
 import type { MqttMessage } from './message'
 
 /** What `publish` accepts: text, bytes (ArrayBuffer or any view), or a plain object sent as JSON. */
@@ -79,10 +79,10 @@ export interface MqttClientEvents {
   /** Every message, whichever handler it goes to. */
   message: MqttMessage
   /** The link went down; `intentional` only after `end()`. */
-  close: { code: number; reason: CloseReason; intentional: boolean; message: string }
+  close: CloseEvent
   error: LongLinkError
-  reconnecting: { attempt: number; delay: number; reason: CloseReason }
-  state: { from: ConnectionState; to: ConnectionState; reason: TransitionReason }
+  reconnecting: ReconnectingEvent
+  state: StateChange
 }
 
 /** An MQTT client over the plugin's own sockets. */

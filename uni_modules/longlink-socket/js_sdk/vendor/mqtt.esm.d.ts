@@ -63,7 +63,12 @@ export declare class MqttClient {
   stream: DuplexLike
   incomingStore: unknown
   outgoingStore: unknown
-  queue: unknown[]
+  /** Packets waiting for a connection, with their callbacks. */
+  queue: { packet: MqttPacket; cb?: (error?: Error) => void }[]
+  /** QoS ≥ 1 publishes (and other packets) waiting for their acknowledgement, by message id. */
+  outgoing: Record<string, { volatile?: boolean; cmd?: string; cb?: (error?: Error, packet?: MqttPacket) => void }>
+  /** Sends PINGREQs and declares the link dead; exists while connected with a keepalive. */
+  keepaliveManager?: { clear(): void; reschedule(): void } | null
   connect(): this
   /** Sends one PINGREQ now (the keepalive's own ping). */
   sendPing(): void
@@ -87,6 +92,7 @@ export declare class MqttClient {
   on(event: 'close' | 'end' | 'offline' | 'reconnect', listener: () => void): this
   on(event: string, listener: (...args: any[]) => void): this
   removeAllListeners(event?: string): this
+  emit(event: string, ...args: unknown[]): boolean
 }
 
 declare const mqtt: {
