@@ -134,6 +134,21 @@ function fakeBroker(link: FakeLink, data: WireData): void {
   }
 }
 
+/** Fake timers for the clients' timers and clock; promise reactions and setImmediate stay real. */
+const useFakeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+
+/**
+ * Lets `ms` of fake time pass, then lets every chain of promise reactions and due timers run out: MQTT.js passes a
+ * CONNACK through stream callbacks that take a few turns to emit `connect`.
+ */
+async function settle(ms = 0): Promise<void> {
+  await vi.advanceTimersByTimeAsync(ms)
+  for (let i = 0; i < 30; i++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    await vi.advanceTimersByTimeAsync(0)
+  }
+}
+
 // ---- the two drivers ------------------------------------------------------------------------------------------------
 
 /** What the table needs of a client, whichever driver is behind it. */
@@ -159,6 +174,22 @@ interface Driver {
   linkOpens(link: FakeLink): void
 }
 
+/** One shape for both clients: their state and events as they are, the rest named the same. */
+function asClient(
+  c: { readonly state: ConnectionState; on(event: never, handler: never): () => void },
+  calls: Pick<Client, 'start' | 'stop' | 'queue'>,
+  carried: Client['carried'],
+): Client {
+  return {
+    get state() {
+      return c.state
+    },
+    on: (event, handler) => c.on(event as never, handler as never),
+    ...calls,
+    carried,
+  }
+}
+
 const drivers: Driver[] = [
   {
     name: 'Connection',
@@ -174,16 +205,11 @@ const drivers: Driver[] = [
         reconnect: { min: 1000, max: 8000, jitter: 0, maxRetries: 3 },
         ...extra,
       })
-      return {
-        get state() {
-          return c.state
-        },
-        on: (event, handler) => c.on(event as never, handler as never),
-        start: () => c.open(),
-        stop: () => c.close(),
-        queue: (text) => c.send(text),
-        carried: (link) => link.sent.filter((d) => d !== 'ping') as string[],
-      }
+      return asClient(
+        c,
+        { start: () => c.open(), stop: () => c.close(), queue: (text) => c.send(text) },
+        (link) => link.sent.filter((d) => d !== 'ping') as string[],
+      )
     },
     linkOpens: (link) => link.events.onOpen(),
   },
@@ -200,16 +226,7 @@ const drivers: Driver[] = [
         reconnect: { min: 1000, max: 8000, jitter: 0, maxRetries: 3 },
         ...extra,
       })
-      return {
-        get state() {
-          return c.state
-        },
-        on: (event, handler) => c.on(event as never, handler as never),
-        start: () => c.connect(),
-        stop: () => c.end(),
-        queue: (text) => c.publish('t', text),
-        carried: published,
-      }
+      return asClient(c, { start: () => c.connect(), stop: () => c.end(), queue: (text) => c.publish('t', text) }, published)
     },
     linkOpens: (link) => link.events.onOpen(),
   },
@@ -315,7 +332,7 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
   let log: { states: { to: string; reason: string }[]; closes: { reason: string; message: string }[]; retries: { delay: number }[]; errors: string[] }
 
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    useFakeClock()
     platform = createFakePlatform((link, data) => {
       if (driver.name === 'Connection') {
         if (data === 'ping') later(() => link.alive && link.events.onMessage('pong'))
@@ -336,18 +353,6 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
     c.on('reconnecting', (e: { delay: number }) => log.retries.push(e))
     c.on('error', (e: { code: string }) => log.errors.push(e.code))
     return c
-  }
-
-  /**
-   * Lets `ms` of fake time pass, then a few more milliseconds in steps, each after every pending promise reaction has
-   * run: MQTT.js passes a CONNACK through stream callbacks that take a few turns and a timer tick to emit `connect`.
-   */
-  async function settle(ms = 0): Promise<void> {
-    await vi.advanceTimersByTimeAsync(ms)
-    for (let i = 0; i < 30; i++) {
-      await new Promise((resolve) => setImmediate(resolve))
-      await vi.advanceTimersByTimeAsync(0)
-    }
   }
 
   /** Brings a fresh client to `from`, then forgets what happened on the way. */
@@ -653,7 +658,7 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
 describe('MQTT refused logins over the scripted platform', () => {
   let platform: Platform
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    useFakeClock()
     platform = createFakePlatform(fakeBroker)
     connackCode = 5
   })
@@ -661,14 +666,6 @@ describe('MQTT refused logins over the scripted platform', () => {
     connackCode = 0
     vi.useRealTimers()
   })
-
-  async function settle(ms = 0): Promise<void> {
-    await vi.advanceTimersByTimeAsync(ms)
-    for (let i = 0; i < 30; i++) {
-      await new Promise((resolve) => setImmediate(resolve))
-      await vi.advanceTimersByTimeAsync(0)
-    }
-  }
 
   /**
    * Connects with `auth` and opens every link the client makes; returns how connect() ended and what was asked. The
@@ -727,18 +724,10 @@ describe('MQTT refused logins over the scripted platform', () => {
 describe('MQTT work in flight when a session ends, over the scripted platform', () => {
   let platform: Platform
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    useFakeClock()
     platform = createFakePlatform(fakeBroker)
   })
   afterEach(() => vi.useRealTimers())
-
-  async function settle(ms = 0): Promise<void> {
-    await vi.advanceTimersByTimeAsync(ms)
-    for (let i = 0; i < 30; i++) {
-      await new Promise((resolve) => setImmediate(resolve))
-      await vi.advanceTimersByTimeAsync(0)
-    }
-  }
 
   /** Ends the client, letting fake time pass for the close to be confirmed. */
   async function end(c: { end(): Promise<void> }): Promise<void> {
