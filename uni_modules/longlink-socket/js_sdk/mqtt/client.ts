@@ -117,7 +117,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       current = attempt
       engine.options.username = (extra as MqttAuthResult).username ?? options.username
       engine.options.password = (extra as MqttAuthResult).password ?? options.password
-      credentials = credentialsOf(resolved, options, extra)
+      credentials = credentialsOf(next, engine.options.username, engine.options.password as string | undefined)
       stopped = false
       const refused = retrying
       retrying = undefined

@@ -1,6 +1,5 @@
-import { attemptRequest, type ResolvedOptions } from '../core/options'
 import { fail, type LongLinkError } from '../errors'
-import type { MqttAuthResult } from './types'
+import type { TransportRequest } from '../transport'
 
 /** CONNACK codes that mean "who you are was refused": MQTT 3.1.1 return codes 4, 5; MQTT 5 reason codes 0x86, 0x87, 0x8C. */
 const AUTH_REFUSALS = [4, 5, 0x86, 0x87, 0x8c]
@@ -23,7 +22,6 @@ export function refusalError(code: number, cause: unknown): LongLinkError {
 }
 
 /** What identifies the credentials of one attempt: username, password, URL and headers (as one string). */
-export function credentialsOf(options: ResolvedOptions, defaults: { username?: string; password?: string }, extra: MqttAuthResult): string {
-  const request = attemptRequest(options, extra)
-  return JSON.stringify([extra.username ?? defaults.username, extra.password ?? defaults.password, request.url, request.header])
+export function credentialsOf(request: TransportRequest, username: string | undefined, password: string | undefined): string {
+  return JSON.stringify([username, password, request.url, request.header])
 }
