@@ -4,8 +4,11 @@
 #     with its own config, ports and temp dir. Debian's package also ships mosquitto_passwd.
 #   - chromium: headless browser for the H5 tests (driven by playwright-core, executablePath /usr/bin/chromium).
 #   - fonts-wqy-microhei: a CJK font, so the demo's Chinese labels render in the browser screenshots.
-# The package's own system broker (port 1883 from /etc/mosquitto/mosquitto.conf) is never left running:
-# service starts are blocked during the install and any daemon that got started anyway is stopped.
+#   - postgresql: the server binaries (/usr/lib/postgresql/<version>/bin) for the store tests, which run their own
+#     throwaway server in a temp dir (tests/support/postgres.ts).
+# The packages' own system services (the broker on port 1883 from /etc/mosquitto/mosquitto.conf, the "main"
+# PostgreSQL cluster on port 5432) are never left running: service starts are blocked during the install and any
+# daemon that got started anyway is stopped.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -18,16 +21,19 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 
-# package -> a binary that proves it is installed
+# package -> a file that proves it is installed (a glob: the PostgreSQL version differs between Debian releases)
 declare -A WANT=(
   [mosquitto]=/usr/sbin/mosquitto
   [chromium]=/usr/bin/chromium
   [fonts-wqy-microhei]=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+  [postgresql]='/usr/lib/postgresql/*/bin/initdb'
 )
+# True when the glob (or plain path) names at least one existing file.
+exists() { compgen -G "$1" >/dev/null; }
 
 missing=()
-for pkg in mosquitto chromium fonts-wqy-microhei; do
-  if [ ! -e "${WANT[$pkg]}" ] || ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
+for pkg in mosquitto chromium fonts-wqy-microhei postgresql; do
+  if ! exists "${WANT[$pkg]}" || ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
 done
 # mosquitto_passwd comes with the mosquitto package on Debian 12; mosquitto-clients only if a distro split it off.
 if [ -x /usr/sbin/mosquitto ] && ! command -v mosquitto_passwd >/dev/null 2>&1 \
@@ -37,7 +43,8 @@ fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-system.sh: installing ${missing[*]}"
-  # Keep maintainer scripts from starting services (the mosquitto postinst would start a broker on :1883).
+  # Keep maintainer scripts from starting services (the mosquitto postinst would start a broker on :1883, the
+  # postgresql one its new "main" cluster on :5432).
   policy=/usr/sbin/policy-rc.d
   added_policy=''
   if [ ! -e "$policy" ]; then
@@ -75,10 +82,30 @@ if [ -s "$pidfile" ]; then
   $SUDO rm -f "$pidfile"
 fi
 
+# Nor a PostgreSQL cluster of the distro (the package creates "main" on :5432), now or at boot.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  if command -v update-rc.d >/dev/null 2>&1 && [ -e /etc/init.d/postgresql ]; then $SUDO update-rc.d postgresql disable >/dev/null 2>&1 || true; fi
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
+  fi
+  while read -r pg_ver pg_name _port pg_status _rest; do
+    case "$pg_status" in
+      online*)
+        echo "install-system.sh: stopping the PostgreSQL cluster $pg_ver/$pg_name"
+        $SUDO pg_ctlcluster "$pg_ver" "$pg_name" stop || true
+        ;;
+    esac
+  done < <(pg_lsclusters -h 2>/dev/null || true)
+fi
+
 # Prove the binaries run (mosquitto -h exits non-zero by design, so only its output is checked).
 mosq_version="$( (/usr/sbin/mosquitto -h 2>&1 || true) | sed -n '1p')"
 case "$mosq_version" in *'mosquitto version'*) ;; *) echo "install-system.sh: mosquitto does not run" >&2; exit 1 ;; esac
 command -v mosquitto_passwd >/dev/null 2>&1 || [ -x /usr/bin/mosquitto_passwd ] \
   || { echo "install-system.sh: mosquitto_passwd missing" >&2; exit 1; }
 chromium_version="$(chromium --version 2>/dev/null)" || { echo "install-system.sh: chromium does not run" >&2; exit 1; }
-echo "install-system.sh: ok: $mosq_version; $chromium_version"
+pg_bin="$(dirname "$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -n 1)")"
+pg_version="$("$pg_bin/postgres" --version 2>/dev/null)" || { echo "install-system.sh: postgres does not run" >&2; exit 1; }
+"$pg_bin/initdb" --version >/dev/null 2>&1 && [ -x "$pg_bin/pg_ctl" ] \
+  || { echo "install-system.sh: initdb or pg_ctl missing in $pg_bin" >&2; exit 1; }
+echo "install-system.sh: ok: $mosq_version; $chromium_version; $pg_version"

@@ -5,9 +5,10 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { benchCore } from './core'
+import { benchBackend } from './backend'
 import { benchMqtt } from './mqtt'
 
-const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt }
+const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt, backend: benchBackend }
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => a in suites)

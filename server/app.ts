@@ -1,274 +1,297 @@
 /**
- * Wires the backend together on one HTTP server:
- * `/api/*` bike service, `/mqtt` embedded broker (WebSocket), `/admin*` admin page/stats/live, `/` the H5 build.
+ * Wires the backend together on one HTTP server: `/api/*` the bike API (route table over the domain), `/mqtt` the
+ * embedded broker (WebSocket), `/admin*` the admin page and its live feed, `/healthz`, and `/` the H5 build.
+ * Everything that must survive a restart lives in the store (SQLite file by default, PostgreSQL with `DATABASE_URL`).
  */
-import fs from 'node:fs'
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { createHmac } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import type net from 'node:net'
-import path from 'node:path'
-import { createAdmin, createMetrics, type Admin, type AdminStats } from './admin'
-import { createBikeService, type BikeService, type Bus, type Hold } from './bikes'
-import { connectExternalBus, createEmbeddedBroker, type EmbeddedBroker } from './broker'
+import type { Duplex } from 'node:stream'
+import { lockedTopic, unlockedTopic } from './api-contract'
+import { createAccounts } from './accounts'
+import { createAdmin } from './admin/index'
+import { createMetrics, type Metrics } from './admin/metrics'
+import { createBikeService, type BikeService } from './bikes'
+import { createEmbeddedBroker, type Bus, type EmbeddedBroker } from './broker/embedded'
+import { connectExternalBus, publicBrokerUrl } from './bus'
 import { loadConfig, type BackendConfig } from './config'
-import { ApiError, sendError, sendJson } from './http'
-import { createLogger, type Logger } from './log'
+import { createOriginPolicy, WECHAT_ORIGIN, type OriginPolicy } from './http/origins'
+import { remoteAddress, type Target } from './http/request'
+import { ApiError, sendJson } from './http/respond'
+import { bikeRoutes, createRouter } from './http/routes'
+import { createHttpServer, rejectSocket } from './http/server'
+import { serveStatic } from './http/static'
+import { createLockSimulator } from './lock-sim'
+import { createLogger, createLogLimiter, createLogRing, type Logger } from './log'
+import { openStore } from './store/open'
+import type { Store } from './store/types'
 import { createTokenService, type TokenService } from './tokens'
+import { createDevVerifier, createJscode2sessionVerifier, type WechatVerifier } from './wechat'
 
 export interface BackendOptions {
-  /** Overrides on top of the environment (e.g. `{ port: 0, unlockDelayMs: 50 }`). */
+  /** Overrides on top of the environment (e.g. `{ port: 0, unlockDelayMs: 50, dataDir }`). */
   config?: Partial<BackendConfig>
   /** Environment to read (default `process.env`). */
   env?: Record<string, string | undefined>
   logger?: Logger
 }
 
+export interface BackendStats {
+  /** MQTT clients connected to the embedded broker (null with an external broker: unknown). */
+  online: number | null
+  activeRides: number
+  totals: { messagesIn: number; messagesOut: number; reconnects: number; refusals: number }
+  broker: 'embedded' | 'external'
+  database: Store['kind']
+  uptimeMs: number
+}
+
 export interface Backend {
   /** `http://host:port` (no trailing slash). */
   readonly url: string
-  /** `ws://host:port/mqtt` (embedded) or the external `BROKER_URL`. */
+  /** Where the app connects for MQTT (`ws://host:port/mqtt`, or the external broker without credentials). */
   readonly mqttUrl: string
   readonly port: number
   readonly config: BackendConfig
   readonly tokens: TokenService
-  /** The current bike service (replaced by restart()). */
+  readonly store: Store
   readonly bikes: BikeService
-  /** The current embedded broker, undefined with `BROKER_URL`. */
+  /** The embedded broker, undefined with `BROKER_URL`. */
   readonly broker: EmbeddedBroker | undefined
-  stats(): AdminStats
-  /** Closes everything and listens again on the same port with fresh state (only the config is kept). */
-  restart(): Promise<void>
+  stats(): BackendStats
   close(): Promise<void>
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.txt': 'text/plain; charset=utf-8',
-}
-
-export function contentType(file: string): string {
-  return CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream'
-}
-
-const NO_BUILD_HTML = `<!doctype html><meta charset="utf-8"><title>LongLink backend</title>
-<p>H5 build not found (dist/build/h5). Run <code>npm run build:h5</code> or <code>npm run demo</code>.</p>
-<p><a href="/admin">Admin / 管理</a></p>`
-
-async function serveStatic(root: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'static files are GET only')
-  let rel: string
-  try {
-    rel = decodeURIComponent(url.pathname)
-  } catch {
-    throw new ApiError(400, 'BAD_INPUT', 'bad path')
-  }
-  if (rel.includes('\0')) throw new ApiError(400, 'BAD_INPUT', 'bad path')
-  const rootResolved = path.resolve(root)
-  let file = path.resolve(rootResolved, '.' + (rel.endsWith('/') ? rel + 'index.html' : rel))
-  if (file !== rootResolved && !file.startsWith(rootResolved + path.sep)) throw new ApiError(404, 'NOT_FOUND', 'not found')
-  let stat = await fs.promises.stat(file).catch(() => undefined)
-  if (stat?.isDirectory()) {
-    file = path.join(file, 'index.html')
-    stat = await fs.promises.stat(file).catch(() => undefined)
-  }
-  if (!stat || !stat.isFile()) {
-    if (url.pathname === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      res.end(NO_BUILD_HTML)
-      return
-    }
-    throw new ApiError(404, 'NOT_FOUND', `no file ${url.pathname}`)
-  }
-  res.writeHead(200, {
-    'content-type': contentType(file),
-    'content-length': stat.size,
-    'cache-control': path.basename(file) === 'index.html' ? 'no-cache' : 'public, max-age=3600',
-  })
-  if (req.method === 'HEAD') return void res.end()
-  await new Promise<void>((resolve) => {
-    const stream = fs.createReadStream(file)
-    stream.on('error', () => {
-      res.destroy()
-      resolve()
-    })
-    stream.on('end', resolve)
-    stream.pipe(res)
-  })
-}
-
-interface Instance {
-  server: http.Server
-  port: number
-  bikes: BikeService
-  broker?: EmbeddedBroker
-  stats(): AdminStats
-  close(): Promise<void>
-}
-
-async function startInstance(config: BackendConfig, logger: Logger, tokens: TokenService, holds: Map<string, Hold>): Promise<Instance> {
-  const startedAt = Date.now()
-  const metrics = createMetrics()
-  let admin: Admin | undefined
-  const external = config.brokerUrl
-  let broker: EmbeddedBroker | undefined
-  let bus: Bus & { close?(): Promise<void> }
-  let bikes: BikeService | undefined
-
-  const notify = (): void => admin?.changed()
-  if (external) {
-    bus = await connectExternalBus({ url: external, username: config.brokerUsername, password: config.brokerPassword, logger, metrics })
-  } else {
-    broker = await createEmbeddedBroker({
-      tokens,
-      logger,
-      metrics,
-      acl: (rider, filter) => bikes?.canSubscribe(rider, filter) ?? false,
-      onChange: notify,
-    })
-    bus = broker.bus
-  }
-  const mqttUrlFor = (req: IncomingMessage): string => external ?? `ws://${req.headers.host ?? `${config.host}:${config.port}`}/mqtt`
-  bikes = createBikeService({ config, tokens, bus, logger, mqttUrl: mqttUrlFor, holds })
-  const service = bikes
-
-  const stats = (): AdminStats => ({
-    online: broker ? broker.online() : null,
-    messagesInPerMinute: metrics.inPerMinute(),
-    messagesOutPerMinute: broker ? metrics.outPerMinute() : null,
-    activeRides: service.activeRideCount(),
-    totals: { messagesIn: metrics.totals().messagesIn, messagesOut: broker ? metrics.totals().messagesOut : null },
-    broker: broker ? 'embedded' : 'external',
-    uptimeMs: Date.now() - startedAt,
-    time: Date.now(),
-  })
-  admin = createAdmin({ stats, logger, rootDir: config.rootDir })
-  const adminRef = admin
-  metrics.onChange(notify)
-  service.onChange(notify)
-  await adminRef.prepare()
-
-  const sockets = new Set<net.Socket>()
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    res.setHeader('access-control-allow-origin', '*')
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204, {
-        'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'authorization, content-type',
-        'access-control-max-age': '600',
-      })
-      return void res.end()
-    }
-    void (async () => {
-      if (await service.handle(req, res, url)) return
-      if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) {
-        if (adminRef.handle(req, res, url)) return
-        throw new ApiError(404, 'NOT_FOUND', `no route ${url.pathname}`)
-      }
-      await serveStatic(config.h5Dir, req, res, url)
-    })().catch((err: unknown) => {
-      if (res.headersSent) return void res.destroy()
-      if (err instanceof ApiError) return sendError(res, err)
-      logger.error('http.error', { method: req.method, path: url.pathname, error: err })
-      sendJson(res, 500, { error: { code: 'INTERNAL', status: 500, message: 'internal error' } })
-    })
-  })
-  server.on('connection', (sock) => {
-    sockets.add(sock)
-    sock.once('close', () => sockets.delete(sock))
-  })
-  server.on('upgrade', (req, socket, head) => {
-    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname
-    socket.on('error', () => {})
-    if (pathname === '/mqtt' && broker) return broker.upgrade(req, socket, head)
-    if (pathname === '/admin/live') return adminRef.upgrade(req, socket, head)
-    socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-  })
-  server.on('clientError', (_err, socket) => socket.destroy())
-
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject)
-      resolve((server.address() as net.AddressInfo).port)
-    })
-  })
-  server.on('error', (err) => logger.error('http.server_error', { error: err }))
-  logger.info('backend.listening', { host: config.host, port, broker: external ? 'external' : 'embedded' })
-
-  let closed = false
-  return {
-    server,
-    port,
-    bikes: service,
-    broker,
-    stats,
-    async close() {
-      if (closed) return
-      closed = true
-      service.close()
-      adminRef.close()
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
-      if (broker) await broker.close()
-      else await bus.close?.()
-      for (const s of sockets) s.destroy()
-      await serverClosed
-      logger.info('backend.closed', { port })
-    },
-  }
 }
 
 /** Starts the backend; see {@link Backend}. */
 export async function startBackend(options: BackendOptions = {}): Promise<Backend> {
   const config = loadConfig(options.env ?? process.env, options.config)
-  const logger = options.logger ?? createLogger()
-  const tokens = createTokenService(config.tokenSecret)
-  const holds = new Map<string, Hold>()
-  let instance = await startInstance(config, logger, tokens, holds)
-  const fixedPort = instance.port
-  let closed = false
-  const hostForUrl = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+  const { limits } = config
+  const ring = createLogRing(200)
+  const logger = ring.wrap(options.logger ?? createLogger())
+  const noisy = createLogLimiter(logger, limits.refusalLogLines, limits.logWindowMs)
+  const startedAt = Date.now()
 
-  return {
-    get url() {
-      return `http://${hostForUrl}:${fixedPort}`
-    },
-    get mqttUrl() {
-      return config.brokerUrl ?? `ws://${hostForUrl}:${fixedPort}/mqtt`
-    },
-    port: fixedPort,
-    config,
-    tokens,
-    get bikes() {
-      return instance.bikes
-    },
-    get broker() {
-      return instance.broker
-    },
-    stats: () => instance.stats(),
-    async restart() {
-      if (closed) throw new Error('backend is closed')
-      await instance.close()
-      instance = await startInstance({ ...config, port: fixedPort }, logger, tokens, holds)
-    },
-    async close() {
-      if (closed) return
-      closed = true
-      await instance.close()
-    },
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger })
+  // Whatever was opened before a failure is closed again, so a failed start leaves no socket, timer or file open.
+  const opened: (() => unknown)[] = [() => store.close(), () => noisy.close()]
+  try {
+    const metrics: Metrics = createMetrics()
+    const tokens = createTokenService(config.tokenSecret)
+    const wechat: WechatVerifier[] = []
+    if (config.wechat) wechat.push(createJscode2sessionVerifier(config.wechat))
+    if (config.wechatDevLogin) wechat.push(createDevVerifier())
+    const accounts = createAccounts({
+      store,
+      tokens,
+      logger,
+      wechat,
+      config: { tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs, loginFailuresPerMinute: limits.loginFailuresPerMinute },
+      refused: () => metrics.countRefusal(),
+    })
+    await accounts.seed(config.demoRiders, config.demoPassword)
+
+    let bus: Bus | undefined
+    const bikes = createBikeService({
+      store,
+      locks: createLockSimulator(),
+      logger,
+      config,
+      events: {
+        unlocked: (m) => bus!.publish(unlockedTopic(m.bike), m, 1),
+        locked: (s) => bus!.publish(lockedTopic(s.bike), s, 1),
+      },
+    })
+
+    let broker: EmbeddedBroker | undefined
+    let external: Awaited<ReturnType<typeof connectExternalBus>> | undefined
+    if (config.brokerUrl) {
+      external = await connectExternalBus({
+        url: config.brokerUrl,
+        username: config.brokerUsername,
+        password: config.brokerPassword,
+        logger,
+        metrics,
+      })
+      opened.push(() => external?.close())
+      bus = external
+    } else {
+      broker = await createEmbeddedBroker({ tokens, logger, noisy, bikes, metrics, limits })
+      opened.push(() => broker?.close())
+      bus = broker.bus
+    }
+
+    opened.push(() => bikes.close())
+    const admin = createAdmin({
+      logger,
+      metrics,
+      gauges: () => ({ online: broker ? broker.online() : null, activeRides: bikes.activeRideCount() }),
+      riders: () => broker?.connections() ?? [],
+      logs: ring,
+      adminPassword: config.adminPassword,
+      secret: createHmac('sha256', config.tokenSecret).update('admin-session').digest(),
+      pageDir: config.adminDir,
+      // The admin page is a browser page of this backend: its origin must be one of ours (never none, never WeChat).
+      isAllowedOrigin: (origin) => origin !== undefined && origin !== WECHAT_ORIGIN && origins.allowSocket(origin),
+      maxPayload: limits.adminMaxWsPayloadBytes,
+    })
+
+    opened.push(() => admin.close())
+    let origins: OriginPolicy = createOriginPolicy(config, config.port)
+    let port = config.port
+    const hostForUrl = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+    const mqttUrlFor = (req?: IncomingMessage): string => {
+      if (config.publicMqttUrl) return config.publicMqttUrl
+      if (config.brokerUrl) return publicBrokerUrl(config.brokerUrl)
+      if (config.publicOrigin) return `${config.publicOrigin.replace(/^http/, 'ws')}/mqtt`
+      // The Host header only when it names this machine (a phone on the LAN uses the LAN address); never a foreign one.
+      const host = req?.headers.host
+      return origins.ownHost(host) ? `ws://${host}/mqtt` : `ws://${hostForUrl}:${port}/mqtt`
+    }
+
+    const health = async (): Promise<{ ok: boolean; body: Record<string, unknown> }> => {
+      const t = performance.now()
+      const database = await Promise.race([
+        store.ping().then(
+          () => ({ ok: true }),
+          (err: unknown) => ({ ok: false, error: (err as Error).message }),
+        ),
+        new Promise<{ ok: false; error: string }>((r) => setTimeout(() => r({ ok: false, error: 'timeout' }), 2000).unref()),
+      ])
+      const dbMs = Math.round((performance.now() - t) * 10) / 10
+      const brokerOk = broker ? !broker.aedes.closed : (external?.connected() ?? false)
+      const ok = database.ok && brokerOk
+      return {
+        ok,
+        body: {
+          status: ok ? 'ok' : 'degraded',
+          process: { pid: process.pid, uptimeMs: Date.now() - startedAt, rssBytes: process.memoryUsage.rss() },
+          database: { kind: store.kind, latencyMs: dbMs, ...database },
+          broker: { kind: broker ? 'embedded' : 'external', ok: brokerOk, ...(broker && { online: broker.online() }) },
+        },
+      }
+    }
+
+    const router = createRouter(
+      bikeRoutes({
+        bikes,
+        accounts,
+        tokens,
+        logger,
+        maxBodyBytes: limits.httpMaxBodyBytes,
+        mqttUrl: mqttUrlFor,
+        refused: () => metrics.countRefusal(),
+      }),
+      { tokens, logger, maxBodyBytes: limits.httpMaxBodyBytes, refused: () => metrics.countRefusal() },
+    )
+
+    /** Open WebSocket connections per remote address (every path). */
+    const perAddress = new Map<string, number>()
+    const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, target: Target): void => {
+      const path = target.pathname
+      if (path !== '/mqtt' && path !== '/admin/live') return rejectSocket(socket, 404, 'NOT_FOUND', 'no WebSocket here')
+      if (path === '/mqtt' && !broker) return rejectSocket(socket, 404, 'NOT_FOUND', 'this backend uses an external broker')
+      const address = remoteAddress(req)
+      const count = perAddress.get(address) ?? 0
+      if (count >= limits.maxConnectionsPerAddress) {
+        metrics.countRefusal()
+        noisy.warn('ws.refused', { path, address, reason: 'too-many-connections', limit: limits.maxConnectionsPerAddress })
+        return rejectSocket(socket, 429, 'RATE_LIMITED', 'too many connections from this address')
+      }
+      if (path === '/mqtt') {
+        const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined
+        if (!origins.allowSocket(origin)) {
+          metrics.countRefusal()
+          noisy.warn('ws.refused', { path, address, reason: 'origin', origin: origin?.slice(0, 200) })
+          return rejectSocket(socket, 403, 'FORBIDDEN', 'origin not allowed')
+        }
+      }
+      perAddress.set(address, count + 1)
+      socket.once('close', () => {
+        const n = (perAddress.get(address) ?? 1) - 1
+        if (n <= 0) perAddress.delete(address)
+        else perAddress.set(address, n)
+      })
+      if (path === '/mqtt') broker!.upgrade(req, socket, head)
+      else admin.upgrade(req, socket, head)
+    }
+
+    const server = createHttpServer({
+      limits,
+      logger,
+      noisy,
+      cors: (origin) => origins.cors(origin),
+      upgrade,
+      async handle(req, res, target) {
+        const answer = await router(req, target)
+        if (answer) return sendJson(res, answer.status, answer.body)
+        if (target.pathname === '/healthz') {
+          if (req.method !== 'GET' && req.method !== 'HEAD')
+            throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'use GET', undefined, { allow: 'GET, HEAD' })
+          const { ok, body } = await health()
+          return sendJson(res, ok ? 200 : 503, body)
+        }
+        if (target.pathname === '/admin' || target.pathname.startsWith('/admin/')) {
+          if (await admin.handle(req, res, new URL(target.pathname + (target.query.size ? '?' + target.query : ''), 'http://localhost'))) return
+          throw new ApiError(404, 'NOT_FOUND', 'no such admin route')
+        }
+        await serveStatic(config.h5Dir, req, res, target)
+      },
+    })
+
+    opened.push(
+      () => server.close(),
+      () => server.closeAll(),
+    )
+    port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject)
+        const actual = (server.address() as net.AddressInfo).port
+        origins = createOriginPolicy(config, actual)
+        resolve(actual)
+      })
+    })
+    await bikes.start()
+    logger.info('backend.listening', { host: config.host, port, broker: broker ? 'embedded' : 'external', database: store.kind })
+
+    let closed = false
+    return {
+      url: `http://${hostForUrl}:${port}`,
+      mqttUrl: mqttUrlFor(),
+      port,
+      config,
+      tokens,
+      store,
+      bikes,
+      broker,
+      stats: () => ({
+        online: broker ? broker.online() : null,
+        activeRides: bikes.activeRideCount(),
+        totals: metrics.totals(),
+        broker: broker ? 'embedded' : 'external',
+        database: store.kind,
+        uptimeMs: Date.now() - startedAt,
+      }),
+      async close() {
+        if (closed) return
+        closed = true
+        bikes.close()
+        admin.close()
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        if (broker) await broker.close()
+        else await external?.close()
+        server.closeAll()
+        await serverClosed
+        noisy.close()
+        await store.close()
+        logger.info('backend.closed', { port })
+      },
+    }
+  } catch (err) {
+    for (const close of opened.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => {})
+    throw err
   }
 }

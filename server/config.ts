@@ -1,26 +1,107 @@
 /**
- * Backend configuration, read once from the environment (or given directly in tests).
+ * Backend configuration, read once from the environment (or given directly in tests). Every limit is a setting
+ * with a default; README lists them all.
  *
  * | env | default | meaning |
  * |---|---|---|
- * | `HOST` | `127.0.0.1` | interface to listen on |
+ * | `HOST` | `127.0.0.1` | interface to listen on (`0.0.0.0` for a phone on the LAN: then `DEMO_PASSWORD` is required) |
  * | `PORT` | `8090` | HTTP + WebSocket port; `0` lets the OS pick (tests) |
- * | `BROKER_URL` | — | when set, use that external MQTT broker (as an ordinary client) instead of the embedded aedes |
+ * | `DATA_DIR` | `<repo>/.data` | the SQLite database and generated secrets (created 0700) |
+ * | `DATABASE_URL` | — | `postgres://…` to keep everything in PostgreSQL instead of SQLite |
+ * | `NODE_ENV` | — | `production` requires `TOKEN_SECRET` and `ADMIN_PASSWORD` from the environment |
+ * | `TOKEN_SECRET` | generated once into `DATA_DIR/token-secret` | HMAC key for rider tokens |
+ * | `TOKEN_TTL_MS` | `3600000` | lifetime of an access token (the MQTT link is closed when it expires) |
+ * | `REFRESH_TTL_MS` | `2592000000` | lifetime of a refresh token (30 days) |
+ * | `DEMO_RIDERS` | `rider1,rider2,rider3,rider4,rider5` | riders seeded on start |
+ * | `DEMO_PASSWORD` | `longlink-demo` on loopback only | their password (required when `HOST` is not loopback) |
+ * | `ADMIN_PASSWORD` | generated once into `DATA_DIR/admin-password` | the admin credential |
+ * | `WECHAT_APPID` / `WECHAT_SECRET` | — | enable login with `uni.login` codes through WeChat's `jscode2session` |
+ * | `WECHAT_DEV_LOGIN` | `1` on loopback | accept development codes `dev:<rider>` (only ever on loopback) |
+ * | `ALLOWED_ORIGINS` | the backend's own origins | extra browser origins allowed on WebSockets and for CORS (comma list) |
+ * | `ALLOW_NO_ORIGIN` | `1` | accept WebSocket handshakes without `Origin` (mini-programs and apps send none) |
+ * | `PUBLIC_ORIGIN` | — | the backend's public origin, e.g. `https://bikes.example.com` (then the MQTT URL is built from it) |
+ * | `PUBLIC_MQTT_URL` | — | what `/api/config` answers (default: `BROKER_URL` without credentials, or `<origin>/mqtt`) |
+ * | `BROKER_URL` | — | when set, use that external MQTT broker instead of the embedded aedes |
  * | `BROKER_USERNAME` / `BROKER_PASSWORD` | — | credentials of the service client on the external broker |
- * | `TOKEN_SECRET` | random per process | HMAC key for rider tokens |
- * | `TOKEN_TTL_MS` | `3600000` | lifetime of a login token |
  * | `UNLOCK_DELAY_MS` | `1500` | simulated time the lock takes to open |
+ * | `RESUME_GRACE_MS` | `3000` | after a restart, unlocks that fell due while down open this long after start (clients resubscribe first) |
  * | `RESERVE_TTL_MS` | `300000` | how long a reservation holds a bike |
  * | `FARE_PER_MINUTE` | `0.5` | ride price per started minute (yuan) |
  * | `H5_DIR` | `dist/build/h5` | static H5 build served at `/` when it exists |
+ * | `ADMIN_DIR` | `dist/build/admin` | the admin page's build |
+ * | `LIMIT_*` | see {@link DEFAULT_LIMITS} | e.g. `LIMIT_MQTT_MAX_PACKET_BYTES=65536` |
  */
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+
+/** Every bound the backend enforces. Env: `LIMIT_` + the name in upper snake case. */
+export interface Limits {
+  /** Largest request line + headers (bytes); over it the answer is 431. */
+  httpMaxHeaderBytes: number
+  /** Time for a request's headers to arrive (ms); then 408. */
+  httpHeadersTimeoutMs: number
+  /** Time for a whole request, body included (ms); then 408. */
+  httpRequestTimeoutMs: number
+  /** Largest JSON body (bytes); then 413. */
+  httpMaxBodyBytes: number
+  /** Idle keep-alive connections are closed after this (ms). */
+  httpKeepAliveTimeoutMs: number
+  /** Largest MQTT packet (bytes, fixed header included); a client announcing more is cut off at once. */
+  mqttMaxPacketBytes: number
+  /** Largest WebSocket message on `/mqtt` (bytes). */
+  mqttMaxWsPayloadBytes: number
+  /** Time from the WebSocket upgrade to CONNECT (ms). */
+  mqttConnectTimeoutMs: number
+  /** Keepalive a client may ask for (seconds); 0 (none) and longer ones are refused. */
+  mqttMinKeepaliveS: number
+  mqttMaxKeepaliveS: number
+  /** Simultaneous MQTT connections of one rider. */
+  maxConnectionsPerRider: number
+  /** Simultaneous WebSocket connections from one remote address (all paths). */
+  maxConnectionsPerAddress: number
+  /** Refused operations (subscribe, publish) one connection may collect in `refusalWindowMs` before it is cut off. */
+  maxRefusalsPerConnection: number
+  refusalWindowMs: number
+  /** Log lines per refusal event per `logWindowMs`; the rest are counted in one `log.suppressed` line. */
+  refusalLogLines: number
+  logWindowMs: number
+  /** Failed logins per remote address per minute before 429. */
+  loginFailuresPerMinute: number
+  /** Largest WebSocket message on `/admin/live` (bytes). */
+  adminMaxWsPayloadBytes: number
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  httpMaxHeaderBytes: 16 * 1024,
+  httpHeadersTimeoutMs: 10_000,
+  httpRequestTimeoutMs: 30_000,
+  httpMaxBodyBytes: 16 * 1024,
+  httpKeepAliveTimeoutMs: 5_000,
+  mqttMaxPacketBytes: 64 * 1024,
+  mqttMaxWsPayloadBytes: 64 * 1024 + 8,
+  mqttConnectTimeoutMs: 10_000,
+  mqttMinKeepaliveS: 5,
+  mqttMaxKeepaliveS: 600,
+  maxConnectionsPerRider: 5,
+  maxConnectionsPerAddress: 1000,
+  maxRefusalsPerConnection: 20,
+  refusalWindowMs: 60_000,
+  refusalLogLines: 20,
+  logWindowMs: 60_000,
+  loginFailuresPerMinute: 10,
+  adminMaxWsPayloadBytes: 4096,
+}
 
 export interface BackendConfig {
   host: string
   port: number
+  dataDir: string
+  /** PostgreSQL URL, or undefined for the SQLite file in `dataDir`. */
+  databaseUrl?: string
+  production: boolean
   /** External broker URL, or undefined for the embedded aedes. */
   brokerUrl?: string
   brokerUsername?: string
@@ -28,18 +109,38 @@ export interface BackendConfig {
   /** HMAC-SHA256 key for tokens. */
   tokenSecret: Buffer
   tokenTtlMs: number
+  refreshTtlMs: number
+  demoRiders: string[]
+  /** Password of the seeded riders, or undefined (then they cannot log in with a password). */
+  demoPassword?: string
+  adminPassword: string
+  /** Where the generated admin password lives (undefined when it comes from `ADMIN_PASSWORD`). */
+  adminPasswordFile?: string
+  wechat?: { appId: string; secret: string; apiBase: string }
+  /** Accept `dev:<rider>` login codes (loopback only). */
+  wechatDevLogin: boolean
+  /** Browser origins allowed on WebSockets and for CORS, besides the backend's own. */
+  allowedOrigins: string[]
+  allowNoOrigin: boolean
+  publicOrigin?: string
+  publicMqttUrl?: string
   unlockDelayMs: number
+  resumeGraceMs: number
   reserveTtlMs: number
   farePerMinute: number
   /** Folder of the H5 build served at `/` (only when it exists). */
   h5Dir: string
-  /** Repository root (used to find the plugin sources for the admin bundle). */
+  /** Folder of the admin page's build. */
+  adminDir: string
   rootDir: string
+  limits: Limits
 }
 
 export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-function int(env: Record<string, string | undefined>, name: string, fallback: number, min = 0): number {
+type Env = Record<string, string | undefined>
+
+function num(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   const n = Number(raw)
@@ -47,23 +148,124 @@ function int(env: Record<string, string | undefined>, name: string, fallback: nu
   return n
 }
 
+const flag = (env: Env, name: string, fallback: boolean): boolean => {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  return !/^(0|false|no|off)$/i.test(raw)
+}
+
+const list = (raw: string | undefined): string[] | undefined =>
+  raw === undefined || raw.trim() === ''
+    ? undefined
+    : raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
+
+/**
+ * A secret from the environment, else one generated once into `dataDir/<file>` (mode 0600) and read back on every
+ * later start, so tokens and the admin login survive restarts.
+ */
+function persistedSecret(dataDir: string, file: string, bytes: number): { value: string; file: string } {
+  const full = path.join(dataDir, file)
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  try {
+    return { value: fs.readFileSync(full, 'utf8').trim(), file: full }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const value = randomBytes(bytes).toString('base64url')
+  try {
+    // `wx`: when two processes start at once, the first file wins and the other reads it.
+    fs.writeFileSync(full, value + '\n', { mode: 0o600, flag: 'wx' })
+    return { value, file: full }
+  } catch {
+    return { value: fs.readFileSync(full, 'utf8').trim(), file: full }
+  }
+}
+
 /** Builds the configuration from `env` (default `process.env`); `overrides` win over the environment. */
-export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<BackendConfig> = {}): BackendConfig {
-  const port = int(env, 'PORT', 8090)
-  if (!Number.isInteger(port) || port > 65535) throw new Error(`PORT must be an integer 0..65535, got ${env.PORT}`)
+export function loadConfig(env: Env = process.env, overrides: Partial<BackendConfig> = {}): BackendConfig {
+  const port = overrides.port ?? num(env, 'PORT', 8090)
+  if (!Number.isInteger(port) || port > 65535) throw new Error(`PORT must be an integer 0..65535, got ${port}`)
+  const host = overrides.host ?? (env.HOST || '127.0.0.1')
+  const loopback = isLoopbackHost(host)
+  const production = overrides.production ?? env.NODE_ENV === 'production'
+  const dataDir = overrides.dataDir ?? path.resolve(env.DATA_DIR || path.join(ROOT_DIR, '.data'))
+
+  const limits = { ...DEFAULT_LIMITS }
+  for (const key of Object.keys(limits) as (keyof Limits)[]) limits[key] = num(env, 'LIMIT_' + snake(key), limits[key], 0)
+  Object.assign(limits, overrides.limits)
+
+  let tokenSecret = overrides.tokenSecret
+  if (!tokenSecret) {
+    if (env.TOKEN_SECRET) tokenSecret = Buffer.from(env.TOKEN_SECRET, 'utf8')
+    else if (production) throw new Error('TOKEN_SECRET is required when NODE_ENV=production')
+    else tokenSecret = Buffer.from(persistedSecret(dataDir, 'token-secret', 32).value, 'utf8')
+  }
+  let adminPassword = overrides.adminPassword
+  let adminPasswordFile = overrides.adminPasswordFile
+  if (!adminPassword) {
+    if (env.ADMIN_PASSWORD) adminPassword = env.ADMIN_PASSWORD
+    else if (production) throw new Error('ADMIN_PASSWORD is required when NODE_ENV=production')
+    else ({ value: adminPassword, file: adminPasswordFile } = persistedSecret(dataDir, 'admin-password', 18))
+  }
+
+  // The well-known demo password only where nobody else can reach the backend.
+  const demoPassword =
+    'demoPassword' in overrides ? overrides.demoPassword : env.DEMO_PASSWORD || (loopback && !production ? 'longlink-demo' : undefined)
+  const wechat =
+    env.WECHAT_APPID && env.WECHAT_SECRET
+      ? { appId: env.WECHAT_APPID, secret: env.WECHAT_SECRET, apiBase: env.WECHAT_API_BASE || 'https://api.weixin.qq.com' }
+      : undefined
+
   const config: BackendConfig = {
-    host: env.HOST || '127.0.0.1',
+    host,
     port,
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    production,
     brokerUrl: env.BROKER_URL || undefined,
     brokerUsername: env.BROKER_USERNAME || undefined,
     brokerPassword: env.BROKER_PASSWORD || undefined,
-    tokenSecret: env.TOKEN_SECRET ? Buffer.from(env.TOKEN_SECRET, 'utf8') : randomBytes(32),
-    tokenTtlMs: int(env, 'TOKEN_TTL_MS', 60 * 60 * 1000, 1),
-    unlockDelayMs: int(env, 'UNLOCK_DELAY_MS', 1500),
-    reserveTtlMs: int(env, 'RESERVE_TTL_MS', 5 * 60 * 1000, 1),
-    farePerMinute: int(env, 'FARE_PER_MINUTE', 0.5),
+    tokenSecret,
+    tokenTtlMs: num(env, 'TOKEN_TTL_MS', 60 * 60 * 1000, 1),
+    refreshTtlMs: num(env, 'REFRESH_TTL_MS', 30 * 24 * 60 * 60 * 1000, 1),
+    demoRiders: list(env.DEMO_RIDERS) ?? ['rider1', 'rider2', 'rider3', 'rider4', 'rider5'],
+    demoPassword,
+    adminPassword,
+    adminPasswordFile,
+    wechat,
+    wechatDevLogin: flag(env, 'WECHAT_DEV_LOGIN', !production) && loopback,
+    allowedOrigins: list(env.ALLOWED_ORIGINS) ?? [],
+    allowNoOrigin: flag(env, 'ALLOW_NO_ORIGIN', true),
+    publicOrigin: env.PUBLIC_ORIGIN?.replace(/\/+$/, '') || undefined,
+    publicMqttUrl: env.PUBLIC_MQTT_URL || undefined,
+    unlockDelayMs: num(env, 'UNLOCK_DELAY_MS', 1500),
+    resumeGraceMs: num(env, 'RESUME_GRACE_MS', 3000),
+    reserveTtlMs: num(env, 'RESERVE_TTL_MS', 5 * 60 * 1000, 1),
+    farePerMinute: num(env, 'FARE_PER_MINUTE', 0.5),
     h5Dir: env.H5_DIR ? path.resolve(env.H5_DIR) : path.join(ROOT_DIR, 'dist', 'build', 'h5'),
+    adminDir: env.ADMIN_DIR ? path.resolve(env.ADMIN_DIR) : path.join(ROOT_DIR, 'dist', 'build', 'admin'),
     rootDir: ROOT_DIR,
+    limits,
   }
-  return { ...config, ...overrides }
+  const merged = { ...config, ...overrides, limits, tokenSecret, adminPassword, adminPasswordFile, demoPassword }
+  if (merged.wechatDevLogin && !isLoopbackHost(merged.host)) merged.wechatDevLogin = false
+  if (merged.demoPassword !== undefined && merged.demoPassword.length < 8) throw new Error('DEMO_PASSWORD must have at least 8 characters')
+  return merged
+}
+
+/** The addresses of this machine (for recognising its own origins and Host headers). */
+export function ownAddresses(): string[] {
+  const out = new Set(['localhost', '127.0.0.1', '::1'])
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) out.add(a.address)
+  return [...out]
 }

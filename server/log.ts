@@ -17,11 +17,13 @@ export interface Logger {
 
 const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|credential/i
 const BEARER = /\b(Bearer|Basic)\s+[^\s"',;]+/gi
-const QUERY_SECRET = /([?&](?:token|access_token|password|pass|secret|auth)=)[^&\s"']*/gi
+const QUERY_SECRET = /([?&](?:token|access_token|refresh_token|password|pass|secret|auth)=)[^&\s"']*/gi
+/** `scheme://user:password@host`: the password part of a URL's userinfo. */
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]*:)[^@\s/]*@/gi
 const MASK = '***'
 
 function redactString(s: string): string {
-  return s.replace(BEARER, `$1 ${MASK}`).replace(QUERY_SECRET, `$1${MASK}`).replace(TOKEN_PATTERN, MASK)
+  return s.replace(URL_PASSWORD, `$1${MASK}@`).replace(BEARER, `$1 ${MASK}`).replace(QUERY_SECRET, `$1${MASK}`).replace(TOKEN_PATTERN, MASK)
 }
 
 /** A copy of `value` with secrets masked: keys that name a secret, bearer headers, `?token=` and token-shaped strings. */
@@ -41,20 +43,113 @@ export function redact(value: unknown, depth = 0): unknown {
   return out
 }
 
+/** The last `size` log lines, parsed, for the admin page; listeners hear each new line. */
+export interface LogRing {
+  /** A logger that writes to `logger` and keeps the same lines here. */
+  wrap(logger: Logger): Logger
+  recent(): Record<string, unknown>[]
+  subscribe(listener: (entry: Record<string, unknown>) => void): () => void
+}
+
+export function createLogRing(size = 200, minLevel: LogLevel = 'info'): LogRing {
+  const entries: Record<string, unknown>[] = []
+  const listeners = new Set<(entry: Record<string, unknown>) => void>()
+  const keep = (level: LogLevel, event: string, fields?: Record<string, unknown>): void => {
+    if (LEVELS[level] < LEVELS[minLevel]) return
+    const entry = JSON.parse(formatLine(level, event, fields)) as Record<string, unknown>
+    entries.push(entry)
+    if (entries.length > size) entries.splice(0, entries.length - size)
+    for (const l of listeners) l(entry)
+  }
+  return {
+    wrap(logger) {
+      const log = (level: LogLevel, event: string, fields?: Record<string, unknown>): void => {
+        logger.log(level, event, fields)
+        keep(level, event, fields)
+      }
+      return { log, info: (e, f) => log('info', e, f), warn: (e, f) => log('warn', e, f), error: (e, f) => log('error', e, f) }
+    },
+    recent: () => entries.slice(),
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+  }
+}
+
+/**
+ * Bounds the log lines of noisy events (refusals an attacker can cause at will): at most `perWindow` lines per event
+ * name per `windowMs`; past that, lines are counted and one `log.suppressed {event, count}` line reports them when
+ * the window ends (or at the next line of that event after it).
+ */
+export function createLogLimiter(logger: Logger, perWindow: number, windowMs: number, now: () => number = Date.now) {
+  const windows = new Map<string, { start: number; lines: number; suppressed: number }>()
+  const flush = (event: string, w: { suppressed: number }): void => {
+    if (w.suppressed > 0) logger.warn('log.suppressed', { suppressedEvent: event, count: w.suppressed, windowMs })
+    w.suppressed = 0
+  }
+  const timer = setInterval(
+    () => {
+      const t = now()
+      for (const [event, w] of windows) {
+        if (t - w.start < windowMs) continue
+        flush(event, w)
+        windows.delete(event)
+      }
+    },
+    Math.max(1000, Math.min(windowMs, 10_000)),
+  )
+  timer.unref()
+  return {
+    warn(event: string, fields?: Record<string, unknown>): void {
+      const t = now()
+      let w = windows.get(event)
+      if (!w || t - w.start >= windowMs) {
+        if (w) flush(event, w)
+        w = { start: t, lines: 0, suppressed: 0 }
+        windows.set(event, w)
+      }
+      if (w.lines < perWindow) {
+        w.lines++
+        logger.warn(event, fields)
+      } else w.suppressed++
+    },
+    /** Reports what is still suppressed and stops the timer. */
+    close(): void {
+      clearInterval(timer)
+      for (const [event, w] of windows) flush(event, w)
+      windows.clear()
+    },
+  }
+}
+
+export type LogLimiter = ReturnType<typeof createLogLimiter>
+
+let stdoutGuarded = false
+/** Writes lines to stdout; a closed stdout (EPIPE) loses log lines but never ends the process. */
 export const stdoutSink: LogSink = (line) => {
+  if (!stdoutGuarded) {
+    stdoutGuarded = true
+    process.stdout.on('error', () => {})
+  }
   process.stdout.write(line + '\n')
 }
 
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+
+/** One redacted JSON line `{time, level, event, ...fields}`. */
+export function formatLine(level: LogLevel, event: string, fields: Record<string, unknown> = {}): string {
+  try {
+    return JSON.stringify({ time: new Date().toISOString(), level, event: redactString(event), ...(redact(fields) as object) })
+  } catch {
+    return JSON.stringify({ time: new Date().toISOString(), level, event: redactString(event), note: 'unserialisable fields' })
+  }
+}
+
 export function createLogger(sink: LogSink = stdoutSink, minLevel: LogLevel = 'info'): Logger {
-  const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
   const log = (level: LogLevel, event: string, fields: Record<string, unknown> = {}): void => {
-    if (order[level] < order[minLevel]) return
-    let line: string
-    try {
-      line = JSON.stringify({ time: new Date().toISOString(), level, event: redactString(event), ...(redact(fields) as object) })
-    } catch {
-      line = JSON.stringify({ time: new Date().toISOString(), level, event: redactString(event), note: 'unserialisable fields' })
-    }
+    if (LEVELS[level] < LEVELS[minLevel]) return
+    const line = formatLine(level, event, fields)
     try {
       sink(line)
     } catch {

@@ -4,6 +4,12 @@
  */
 const LOCAL_BACKEND = 'http://127.0.0.1:8090'
 
+/**
+ * The seeded demo riders' password of a backend on this machine without `DEMO_PASSWORD` (it accepts this default on
+ * loopback only): the demo's login form starts filled in with it. A demo value, not a secret.
+ */
+export const DEMO_PASSWORD = 'longlink-demo'
+
 /** Storage key that points the mini-program at another backend (a LAN IP for a phone) without a rebuild. */
 export const BACKEND_KEY = 'longlink:backend'
 

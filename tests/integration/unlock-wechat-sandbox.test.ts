@@ -1,11 +1,15 @@
 /**
  * The demo's unlock flow, as the mp-weixin build ships it, runs to "unlocked" inside the WeChat-shaped sandbox
  * (every file wrapped as WeChat wraps it, no window/self/navigator/Buffer/process) against the demo backend: its
- * HTTP calls go through `wx.request`, its MQTT client through `wx.connectSocket`, both on real sockets. Then the
- * same against Debian's mosquitto as an external broker (`BROKER_URL`).
+ * HTTP calls go through `wx.request`, its MQTT client through `wx.connectSocket`, both on real sockets. It logs in
+ * with a demo rider's password (or a WeChat login code, when the backend takes one), and keeps its session through
+ * token expiry: the broker closes the link when the token expires and the client comes back with a fresh one. Then
+ * the same flow against Debian's mosquitto as an external broker (`BROKER_URL`).
  */
 import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -16,6 +20,8 @@ import { loadMiniProgram } from '../support/wechat-sandbox'
 
 const root = resolve(__dirname, '../..')
 const DIST = join(root, 'dist/build/mp-weixin')
+/** The seeded riders' password in these backends (not the loopback default, so the flow must send what it is given). */
+const DEMO_PASSWORD = 'sandbox-demo-password'
 
 type Options = {
   url: string
@@ -71,42 +77,201 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
 })
 
-async function runFlowInSandbox(backend: Backend, rider: string, bike: string) {
+/**
+ * A backend on 127.0.0.1:0 with {@link DEMO_PASSWORD} and its own data directory (or `dataDir`, to start one again on
+ * the same data); `env` replaces the process's.
+ */
+async function demoBackend(env: Record<string, string> = {}, dataDir = ''): Promise<Backend> {
+  if (!dataDir) {
+    const dir = (dataDir = mkdtempSync(join(tmpdir(), 'longlink-sandbox-')))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  }
+  const backend = await startBackend({ env: { PORT: '0', UNLOCK_DELAY_MS: '200', ...env }, config: { dataDir, demoPassword: DEMO_PASSWORD } })
+  cleanups.push(() => backend.close())
+  return backend
+}
+
+interface Credential {
+  rider: string
+  password: string
+  wechat?: boolean
+}
+
+type UnlockFlow = (
+  credential: Credential,
+  bike: string,
+  onStep: (step: string) => void,
+) => Promise<{ session: { rider: string }; message: { json(): unknown }; mqttUrl: string }>
+
+/**
+ * The mp-weixin build loaded in a fresh sandbox pointed at `backend` (`storage` holds where it points); `wechatCode`
+ * is what `wx.login` answers.
+ */
+function miniProgram(backend: Backend, { wechatCode }: { wechatCode?: string } = {}) {
   const sim = createWxSimulator()
   const storage: Record<string, string> = { 'longlink:backend': backend.url }
   Object.assign(sim, { request: wxRequest, getStorageSync: (key: string) => storage[key] ?? '' })
+  if (wechatCode)
+    Object.assign(sim, { login: (options: { success?: (res: unknown) => void }) => options.success?.({ code: wechatCode, errMsg: 'login:ok' }) })
   const sandbox = loadMiniProgram(DIST, { wx: sim })
   cleanups.push(
     () => sandbox.dispose(),
     () => sim.dispose(),
   )
-  const { runUnlockFlow } = sandbox.require('src/unlock-flow.js') as {
-    runUnlockFlow: (rider: string, bike: string, onStep: (step: string) => void) => Promise<{ message: { json(): unknown }; mqttUrl: string }>
+  return { sim, sandbox, storage }
+}
+
+type Session = { rider: string; expired: boolean }
+
+interface MqttClientView {
+  state: string
+  on(event: string, handler: (payload: { code?: string }) => void): () => void
+  end(force?: boolean): Promise<void>
+}
+
+/** The app's session and MQTT modules of the build, and an MQTT client logged in through the session's auth hook. */
+function sessionModules(sandbox: ReturnType<typeof miniProgram>['sandbox']) {
+  const api = sandbox.require('src/bike-api.js') as {
+    login(credential: Credential): Promise<Session>
+    reserve(session: Session, bike: string): Promise<{ status: string }>
   }
+  const { sessionAuth, connectWithSession } = sandbox.require('src/mqtt-session.js') as {
+    sessionAuth(current: () => Session): unknown
+    connectWithSession(client: MqttClientView, current: () => Session): Promise<void>
+  }
+  const { createMqttClient } = sandbox.require('uni_modules/longlink-socket/js_sdk/mqtt/client.js') as {
+    createMqttClient(options: Record<string, unknown>): MqttClientView
+  }
+  // Options made inside the sandbox: the plugin checks for plain objects of its own realm.
+  const options = sandbox.evaluate('(url, auth) => ({ url, auth, keepalive: 30, reconnect: { min: 100, max: 500 } })') as (
+    url: string,
+    auth: unknown,
+  ) => Record<string, unknown>
+  const client = (url: string, session: Session) => {
+    const created = createMqttClient(
+      options(
+        url,
+        sessionAuth(() => session),
+      ),
+    )
+    cleanups.push(() => created.end(true).catch(() => {}))
+    const opens: number[] = []
+    const errors: string[] = []
+    created.on('open', () => opens.push(Date.now()))
+    created.on('error', (error) => errors.push(String(error.code)))
+    return { client: created, opens, errors, connect: () => connectWithSession(created, () => session) }
+  }
+  return { api, client }
+}
+
+async function runFlowInSandbox(backend: Backend, credential: Credential, bike: string, options: { wechatCode?: string } = {}) {
+  const { sim, sandbox } = miniProgram(backend, options)
+  const { runUnlockFlow } = sandbox.require('src/unlock-flow.js') as { runUnlockFlow: UnlockFlow }
   const steps: string[] = []
-  const result = await runUnlockFlow(rider, bike, (step) => steps.push(step))
+  const result = await runUnlockFlow(credential, bike, (step) => steps.push(step))
   return { steps, result, sim }
 }
 
 describe('unlock flow of the mp-weixin build in the WeChat-shaped sandbox', () => {
   it('runs to "unlocked" against the demo backend (embedded broker)', async () => {
-    const backend = await startBackend({ env: { PORT: '0', UNLOCK_DELAY_MS: '200' } })
-    cleanups.push(() => backend.close())
-    const { steps, result, sim } = await runFlowInSandbox(backend, 'rider7', 'B7')
+    const backend = await demoBackend()
+    const { steps, result, sim } = await runFlowInSandbox(backend, { rider: 'rider3', password: DEMO_PASSWORD }, 'B7')
     expect(steps).toEqual(['login', 'connecting', 'subscribed', 'requested', 'unlocked'])
-    expect(result.message.json()).toMatchObject({ bike: 'B7', rider: 'rider7' })
+    expect(result.session.rider).toBe('rider3')
+    expect(result.message.json()).toMatchObject({ bike: 'B7', rider: 'rider3' })
     // The flow ends its client: no socket left open.
     expect(sim.openTasks()).toBe(0)
+  }, 30_000)
+
+  it('refuses a wrong password at the login step, before any socket', async () => {
+    const backend = await demoBackend()
+    const steps: string[] = []
+    const { sim, sandbox } = miniProgram(backend)
+    const { runUnlockFlow } = sandbox.require('src/unlock-flow.js') as { runUnlockFlow: UnlockFlow }
+    await expect(runUnlockFlow({ rider: 'rider3', password: 'not-the-password' }, 'B7', (step) => steps.push(step))).rejects.toMatchObject({
+      code: 'LOGIN_REFUSED',
+    })
+    expect(steps).toEqual(['login'])
+    expect(sim.openTasks()).toBe(0)
+  }, 30_000)
+
+  it('logs in with a WeChat code when the backend takes one, else with the password', async () => {
+    // On loopback the backend takes development codes `dev:<rider>`: the code decides who logs in, not the password.
+    const withCodes = await demoBackend()
+    const byCode = await runFlowInSandbox(withCodes, { rider: 'rider3', password: 'not-the-password', wechat: true }, 'B11', {
+      wechatCode: 'dev:wxrider',
+    })
+    expect(byCode.result.message.json()).toMatchObject({ bike: 'B11', rider: 'wxrider' })
+    // Without WeChat login the code is answered FORBIDDEN and the flow falls back to the password form.
+    const withoutCodes = await demoBackend({ WECHAT_DEV_LOGIN: '0' })
+    const byPassword = await runFlowInSandbox(withoutCodes, { rider: 'rider2', password: DEMO_PASSWORD, wechat: true }, 'B12', {
+      wechatCode: 'dev:wxrider',
+    })
+    expect(byPassword.result.message.json()).toMatchObject({ bike: 'B12', rider: 'rider2' })
+  }, 30_000)
+
+  it('keeps the rider logged in through token expiry: the broker drops the link, the auth hook brings a fresh token', async () => {
+    const TTL_MS = 2000
+    const backend = await demoBackend({ TOKEN_TTL_MS: String(TTL_MS) })
+    const { sim, sandbox } = miniProgram(backend)
+    const { api, client } = sessionModules(sandbox)
+    const session = await api.login({ rider: 'rider4', password: DEMO_PASSWORD })
+    const link = client(backend.mqttUrl, session)
+    await link.connect()
+    const started = Date.now()
+    // The broker closes the link when the first token expires; the client reconnects by itself, with a new token.
+    while (link.opens.length < 2 && Date.now() - started < TTL_MS + 5000) await new Promise((r) => setTimeout(r, 50))
+    expect(link.opens.length).toBeGreaterThanOrEqual(2)
+    expect(link.client.state).toBe('open')
+    expect(link.errors).toEqual([])
+    // The HTTP side too: a call after the first token's expiry goes through with a refreshed one.
+    expect(await api.reserve(session, 'B13')).toMatchObject({ status: 'reserved' })
+    await link.client.end()
+    expect(sim.openTasks()).toBe(0)
+  }, 30_000)
+
+  it('replaces a token the broker refuses although it looks valid (a new signing key), through the refresh token', async () => {
+    const first = await demoBackend({ TOKEN_SECRET: 'the-first-signing-key-of-this-test' })
+    const dataDir = first.config.dataDir
+    const { sandbox, storage } = miniProgram(first)
+    const { api, client } = sessionModules(sandbox)
+    const session = await api.login({ rider: 'rider5', password: DEMO_PASSWORD })
+    await first.close()
+    // Same data (riders, refresh tokens), another key: every access token signed before is refused now.
+    const second = await demoBackend({ TOKEN_SECRET: 'the-second-signing-key-of-this-test' }, dataDir)
+    storage['longlink:backend'] = second.url
+    const link = client(second.mqttUrl, session)
+    await link.connect()
+    expect(link.client.state).toBe('open')
+    // The broker refused the old token once; the hook's retry brought a refreshed one.
+    expect(link.errors).toEqual(['NOT_AUTHORIZED'])
+    expect(session.expired).toBe(false)
+    expect(await api.reserve(session, 'B14')).toMatchObject({ status: 'reserved' })
+    await link.client.end()
+  }, 30_000)
+
+  it('ends the session with SESSION_EXPIRED when the refresh token has expired too, and stops the client', async () => {
+    const backend = await demoBackend({ TOKEN_TTL_MS: '1000', REFRESH_TTL_MS: '1500' })
+    const { sim, sandbox } = miniProgram(backend)
+    const { api, client } = sessionModules(sandbox)
+    const session = await api.login({ rider: 'rider1', password: DEMO_PASSWORD })
+    await new Promise((r) => setTimeout(r, 2000))
+    const link = client(backend.mqttUrl, session)
+    await expect(link.connect()).rejects.toMatchObject({ code: 'SESSION_EXPIRED' })
+    expect(session.expired).toBe(true)
+    // No retry loop on a hook that cannot produce a token: the client is ended at once.
+    expect(link.client.state).toBe('closed')
+    expect(sim.openTasks()).toBe(0)
+    await expect(api.reserve(session, 'B15')).rejects.toMatchObject({ code: 'SESSION_EXPIRED' })
   }, 30_000)
 
   it('runs to "unlocked" with an external mosquitto through BROKER_URL', async () => {
     const mosquitto: MosquittoBroker = await startMosquitto()
     cleanups.push(() => mosquitto.close())
-    const backend = await startBackend({ env: { PORT: '0', UNLOCK_DELAY_MS: '200', BROKER_URL: mosquitto.url } })
-    cleanups.push(() => backend.close())
-    const { steps, result } = await runFlowInSandbox(backend, 'rider8', 'B8')
+    const backend = await demoBackend({ BROKER_URL: mosquitto.url })
+    const { steps, result } = await runFlowInSandbox(backend, { rider: 'rider4', password: DEMO_PASSWORD }, 'B8')
     expect(result.mqttUrl).toBe(mosquitto.url)
     expect(steps.at(-1)).toBe('unlocked')
-    expect(result.message.json()).toMatchObject({ bike: 'B8', rider: 'rider8' })
+    expect(result.message.json()).toMatchObject({ bike: 'B8', rider: 'rider4' })
   }, 30_000)
 })

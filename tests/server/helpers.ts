@@ -1,21 +1,50 @@
-/** Shared helpers for the backend tests: a backend on 127.0.0.1:0 with an in-memory log, HTTP calls, MQTT clients. */
+/** Shared helpers for the backend tests: a backend on 127.0.0.1:0 with an in-memory log and its own data dir, HTTP calls, MQTT clients. */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { WebSocket } from 'ws'
 import { createWebAdapter } from '../../uni_modules/longlink-socket/js_sdk/index'
 import { createMqttClient, type MqttClient, type MqttClientOptions } from '../../uni_modules/longlink-socket/js_sdk/mqtt'
 import { startBackend, type Backend } from '../../server/app'
 import type { BackendConfig } from '../../server/config'
 import { memoryLogger } from '../../server/log'
+import { hashPassword } from '../../server/passwords'
 
 export type TestBackend = Backend & { log: ReturnType<typeof memoryLogger> }
 
 /** Every log line of every backend started by {@link testBackend} in this file. */
 export const allLogLines: string[][] = []
 
-export async function testBackend(config: Partial<BackendConfig> = {}): Promise<TestBackend> {
+/** The seeded riders' password in every test backend. */
+export const DEMO_PASSWORD = 'longlink-demo'
+
+/** A fresh data dir (SQLite file, generated secrets) under the OS temp dir. */
+export function tempDataDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'longlink-data-'))
+}
+
+export async function testBackend(config: Partial<BackendConfig> = {}, env: Record<string, string | undefined> = {}): Promise<TestBackend> {
   const log = memoryLogger()
   allLogLines.push(log.lines)
-  const backend = await startBackend({ env: {}, config: { port: 0, unlockDelayMs: 30, ...config }, logger: log })
+  const backend = await startBackend({
+    env,
+    config: { port: 0, unlockDelayMs: 30, dataDir: tempDataDir(), demoPassword: DEMO_PASSWORD, adminPassword: 'admin-secret-pw', ...config },
+    logger: log,
+  })
+  backends.set(backend.url, backend)
   return Object.assign(backend, { log })
+}
+
+const backends = new Map<string, Backend>()
+let sharedHash: Promise<string> | undefined
+
+/**
+ * Adds riders to a test backend's database with the demo password (one hash shared by all, so a thousand riders
+ * cost one scrypt). The backend seeds only DEMO_RIDERS itself; tests name their own riders.
+ */
+export async function addRiders(backend: Backend, riders: string[], password = DEMO_PASSWORD): Promise<void> {
+  const hash = await (password === DEMO_PASSWORD ? (sharedHash ??= hashPassword(DEMO_PASSWORD)) : hashPassword(password))
+  for (const id of riders) await backend.store.addRider({ id: id.toLowerCase(), passwordHash: hash, wechatOpenId: null, createdAt: Date.now() })
 }
 
 // The body is JSON that each test reads as it expects; a test names the shape when it wants one checked.
@@ -45,8 +74,11 @@ export async function api<T = JsonBody>(
   return { status: res.status, body: (await res.json()) as T }
 }
 
-export async function login(base: string, rider: string): Promise<string> {
-  const r = await api(base, 'POST', '/api/login', { body: { rider } })
+/** Logs `rider` in (adding it to the test backend's database first when the backend was made by testBackend). */
+export async function login(base: string, rider: string, password = DEMO_PASSWORD): Promise<string> {
+  const backend = backends.get(base)
+  if (backend && !(await backend.store.getRider(rider.toLowerCase()))) await addRiders(backend, [rider])
+  const r = await api(base, 'POST', '/api/login', { body: { rider, password } })
   if (r.status !== 200) throw new Error(`login failed: ${r.status} ${JSON.stringify(r.body)}`)
   return r.body.token as string
 }

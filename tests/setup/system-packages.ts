@@ -4,7 +4,7 @@
  * passwordless sudo, and apt-get), printing one line; otherwise stops the run with the command to type.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -34,7 +34,22 @@ export const REQUIREMENTS: Requirement[] = [
   },
   { pkg: 'chromium', neededBy: 'the browser tests', files: ['/usr/bin/chromium'] },
   { pkg: 'fonts-wqy-microhei', neededBy: 'the screenshots', files: ['/usr/share/fonts/truetype/wqy/wqy-microhei.ttc'] },
+  {
+    pkg: 'postgresql',
+    neededBy: 'the PostgreSQL store tests',
+    // A getter: the server's version is part of the path, so the folder is listed again after an install.
+    get files() {
+      return postgresInitdb()
+    },
+  },
 ]
+
+/** `/usr/lib/postgresql/<version>/bin/initdb` of each version installed, else Debian 12's path (for the messages). */
+function postgresInitdb(): string[] {
+  const root = '/usr/lib/postgresql'
+  const found = existsSync(root) ? readdirSync(root).map((version) => join(root, version, 'bin', 'initdb')) : []
+  return [...found, join(root, '15', 'bin', 'initdb')]
+}
 
 const SCRIPT = '.ci/install-system.sh'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))

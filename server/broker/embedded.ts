@@ -1,0 +1,136 @@
+/**
+ * The embedded MQTT broker: aedes (MQTT 3.1.1) behind `ws` on the backend's HTTP server at `/mqtt` (subprotocol
+ * `mqtt` or `mqttv3.1` echoed), with the rider policy of {@link ./policy}. The backend publishes through
+ * {@link EmbeddedBroker.bus} (aedes' own `publish`: trusted, no auth hooks).
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Aedes, type Client } from 'aedes'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Metrics } from '../admin/metrics'
+import type { BikeService } from '../bikes'
+import type { Limits } from '../config'
+import type { LogLimiter, Logger } from '../log'
+import type { TokenService } from '../tokens'
+import { createRiderPolicy, type ConnectionInfo } from './policy'
+import { WebSocketDuplex } from './ws-stream'
+
+/** Where the backend publishes (the embedded broker directly, or an MQTT client of an external broker). */
+export interface Bus {
+  publish(topic: string, payload: object, qos: 0 | 1): Promise<void>
+}
+
+export interface EmbeddedBroker {
+  readonly aedes: Aedes
+  readonly bus: Bus
+  /** Takes a WebSocket upgrade for `/mqtt` (origin and address limits are checked before). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** MQTT clients connected (CONNACKed). */
+  online(): number
+  /** The connected riders, for the admin page. */
+  connections(): ConnectionInfo[]
+  /** Drops every client and closes aedes. */
+  close(): Promise<void>
+}
+
+export interface EmbeddedBrokerDeps {
+  tokens: TokenService
+  logger: Logger
+  /** Bounded log for refusals. */
+  noisy: LogLimiter
+  bikes: Pick<BikeService, 'canWatch'>
+  metrics: Metrics
+  limits: Limits
+  onChange?: () => void
+  /** How often the server measures each link's round trip with a WebSocket ping (ms). */
+  rttIntervalMs?: number
+}
+
+export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<EmbeddedBroker> {
+  const { logger, limits, metrics } = deps
+  let closing = false
+  let aedesRef: Aedes | undefined
+  const policy = createRiderPolicy({
+    ...deps,
+    clientById: (id) => (aedesRef as unknown as { clients: Record<string, Client> } | undefined)?.clients[id],
+    closing: () => closing,
+  })
+
+  const aedes = await Aedes.createBroker({
+    heartbeatInterval: 3_600_000,
+    connectTimeout: limits.mqttConnectTimeoutMs,
+    maxClientsIdLength: 64,
+    preConnect: policy.preConnect,
+    authenticate: policy.authenticate,
+    authorizeSubscribe: policy.authorizeSubscribe,
+    authorizePublish: policy.authorizePublish,
+    authorizeForward: policy.authorizeForward,
+  })
+  aedesRef = aedes
+
+  aedes.on('publish', (packet) => {
+    if (!packet.topic.startsWith('$SYS')) metrics.countIn()
+  })
+  aedes.on('clientReady', (client) => {
+    policy.ready(client)
+    deps.onChange?.()
+  })
+  aedes.on('clientError', (client, err: Error) => policy.failed(client, err.message))
+  aedes.on('connectionError', (client, err: Error) => deps.noisy.warn('mqtt.connection_error', { clientId: client?.id, error: err.message }))
+  aedes.on('keepaliveTimeout', (client) => policy.failed(client, 'keepalive-timeout'))
+  aedes.on('clientDisconnect', (client) => {
+    policy.gone(client)
+    deps.onChange?.()
+  })
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.mqttMaxWsPayloadBytes,
+    perMessageDeflate: false,
+    handleProtocols: (offered) => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false),
+  })
+  const sockets = new Set<WebSocket>()
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    sockets.add(ws)
+    const stream = new WebSocketDuplex(ws, limits.mqttMaxPacketBytes, (announced) => {
+      metrics.countRefusal()
+      deps.noisy.warn('mqtt.packet_too_large', { address: req.socket.remoteAddress, announced, limit: limits.mqttMaxPacketBytes })
+    })
+    stream.on('error', () => {})
+    ws.once('close', () => sockets.delete(ws))
+    const client = aedes.handle(stream, req) as unknown as object
+    policy.attach(client, ws, req)
+  })
+  wss.on('error', (err) => logger.error('mqtt.ws_error', { error: err }))
+
+  const bus: Bus = {
+    publish: (topic, payload, qos) =>
+      new Promise<void>((resolve, reject) => {
+        if (closing) return reject(new Error('broker closed'))
+        aedes.publish(
+          { cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload), 'utf8'), qos, retain: false, dup: false },
+          (err?: Error | null) => (err ? reject(err) : resolve()),
+        )
+      }),
+  }
+
+  return {
+    aedes,
+    bus,
+    upgrade(req, socket, head) {
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+    },
+    online: () => aedes.connectedClients,
+    connections: () => policy.connections(),
+    async close() {
+      if (closing) return
+      closing = true
+      policy.close()
+      for (const ws of sockets) ws.terminate()
+      const deadline = Date.now() + 2000
+      while (aedes.connectedClients > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+      wss.close()
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    },
+  }
+}

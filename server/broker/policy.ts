@@ -1,0 +1,310 @@
+/**
+ * The rider policy of the embedded broker: who may connect, with which client id, subscribe to what, publish where,
+ * and hear which delivery; plus the bounds on each connection. All refusals are counted (admin), logged through a
+ * bounded log, and a connection that keeps being refused is cut off.
+ *
+ * - **Login**: username = rider id, password = a token from `POST /api/login` for that rider. Missing credentials →
+ *   CONNACK 4; a bad, expired or foreign token → 5. A keepalive outside `mqttMinKeepaliveS..mqttMaxKeepaliveS` (0
+ *   included) → 3 (server unavailable: the client should change its setting), and so is a rider over
+ *   `maxConnectionsPerRider`.
+ * - **Token expiry**: a connection is closed when its token expires; the client logs in again with a fresh token.
+ * - **Client ids are bound to riders**: an id in use (or kept as a persistent session) by one rider is refused to
+ *   every other rider (CONNACK 2, identifier rejected) instead of kicking the owner off. The same rider connecting
+ *   again with its id replaces its old connection (logged as `takeover`).
+ * - **Subscribe**: `mobike/unlocked|locked/<bike>` of a bike the rider holds (the bike service decides), and the
+ *   rider's own `riders/<rider>/#`; anything else gets SUBACK 0x80.
+ * - **Publish**: only to the rider's own `riders/<rider>/…`, never retained; anything else closes the connection
+ *   (MQTT 3.1.1 has no way to refuse one PUBLISH).
+ * - **Delivery**: a bike event reaches a rider only when the event names that rider, so a subscription that
+ *   outlived its hold (a reservation that expired, a ride that ended) hears nothing of the next rider; `riders/<r>/…`
+ *   reaches rider r only.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { AedesPublishPacket, AuthenticateError, AuthErrorCode, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import type { WebSocket } from 'ws'
+import { parseBikeTopic } from '../api-contract'
+import type { Metrics } from '../admin/metrics'
+import type { BikeService } from '../bikes'
+import type { Limits } from '../config'
+import type { LogLimiter, Logger } from '../log'
+import type { TokenService } from '../tokens'
+
+/** One connected rider, for the admin page. */
+export interface ConnectionInfo {
+  rider: string
+  clientId: string
+  transport: string
+  address: string
+  since: number
+  lastRttMs: number | null
+}
+
+interface Meta {
+  ws: WebSocket
+  address: string
+  since: number
+  rider?: string
+  keepalive?: number
+  clean?: boolean
+  rtt: number | null
+  pingSent?: number
+  expiry?: NodeJS.Timeout
+  refusals: { start: number; count: number }
+  reason?: string
+}
+
+export interface PolicyDeps {
+  tokens: TokenService
+  logger: Logger
+  noisy: LogLimiter
+  bikes: Pick<BikeService, 'canWatch'>
+  metrics: Metrics
+  limits: Limits
+  clientById(id: string): Client | undefined
+  closing(): boolean
+  rttIntervalMs?: number
+}
+
+const refusal = (returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError =>
+  Object.assign(new Error(message), { returnCode: returnCode as unknown as AuthErrorCode })
+
+export function createRiderPolicy(deps: PolicyDeps) {
+  const { tokens, logger, noisy, metrics, limits } = deps
+  const metas = new WeakMap<object, Meta>()
+  const live = new Set<Client>()
+  /** Client id → the rider it belongs to; kept while connected, and for as long as a persistent session may exist. */
+  const bindings = new Map<string, { rider: string; connections: number; persistent: boolean }>()
+  const perRider = new Map<string, Set<Client>>()
+  /** When each rider last lost a link (for the reconnect count). */
+  const lastLoss = new Map<string, number>()
+  /** Who a bike event is for, parsed once per packet (not once per subscriber). */
+  const eventRider = new WeakMap<object, string | null>()
+
+  const strike = (client: Client, event: string, fields: Record<string, unknown>): void => {
+    metrics.countRefusal()
+    noisy.warn(event, fields)
+    const meta = metas.get(client)
+    if (!meta) return
+    const now = Date.now()
+    if (now - meta.refusals.start >= limits.refusalWindowMs) meta.refusals = { start: now, count: 0 }
+    if (++meta.refusals.count > limits.maxRefusalsPerConnection && !meta.reason) {
+      meta.reason = 'too-many-refusals'
+      logger.warn('mqtt.cut_off', { clientId: client.id, rider: meta.rider, refusals: meta.refusals.count, windowMs: limits.refusalWindowMs })
+      client.close()
+    }
+  }
+  const refuseLogin = (client: Client, meta: Meta | undefined, reason: string, fields: Record<string, unknown> = {}): void => {
+    metrics.countRefusal()
+    noisy.warn('mqtt.refused', { clientId: client.id, address: meta?.address, reason, ...fields })
+  }
+
+  const rtt = setInterval(() => {
+    for (const client of live) {
+      const meta = metas.get(client)
+      if (!meta || meta.ws.readyState !== meta.ws.OPEN) continue
+      meta.pingSent = performance.now()
+      meta.ws.ping()
+    }
+  }, deps.rttIntervalMs ?? 15_000)
+  rtt.unref()
+
+  return {
+    /** Keeps what the policy needs to know about a new WebSocket connection. */
+    attach(client: object, ws: WebSocket, req: IncomingMessage): void {
+      const meta: Meta = {
+        ws,
+        address: req.socket.remoteAddress ?? 'unknown',
+        since: Date.now(),
+        rtt: null,
+        refusals: { start: Date.now(), count: 0 },
+      }
+      metas.set(client, meta)
+      ws.on('pong', () => {
+        if (meta.pingSent !== undefined) meta.rtt = Math.round((performance.now() - meta.pingSent) * 10) / 10
+        meta.pingSent = undefined
+      })
+    },
+
+    preConnect(client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void {
+      const meta = metas.get(client)
+      if (meta) {
+        meta.keepalive = packet.keepalive
+        meta.clean = packet.clean
+      }
+      done(null, true)
+    },
+
+    authenticate(
+      client: Client,
+      username: Readonly<string | undefined>,
+      password: Readonly<Buffer | undefined>,
+      done: (error: AuthenticateError | null, success: boolean | null) => void,
+    ): void {
+      const meta = metas.get(client)
+      const id = client.id
+      if (deps.closing()) return done(refusal(3, 'server shutting down'), false)
+      if (!username || !password) {
+        refuseLogin(client, meta, 'missing-credentials')
+        return done(refusal(4, 'username and password required'), false)
+      }
+      const result = tokens.verify(password.toString('utf8'))
+      if (!result.ok) {
+        refuseLogin(client, meta, result.reason, { username: username.slice(0, 64) })
+        return done(refusal(5, `token ${result.reason}`), false)
+      }
+      const rider = result.riderId
+      if (rider !== username) {
+        refuseLogin(client, meta, 'username-mismatch', { username: username.slice(0, 64) })
+        return done(refusal(5, 'token belongs to another rider'), false)
+      }
+      const keepalive = meta?.keepalive ?? 0
+      if (keepalive < limits.mqttMinKeepaliveS || keepalive > limits.mqttMaxKeepaliveS) {
+        refuseLogin(client, meta, 'keepalive-out-of-bounds', { rider, keepalive })
+        return done(refusal(3, `keepalive must be ${limits.mqttMinKeepaliveS}..${limits.mqttMaxKeepaliveS} s`), false)
+      }
+      const binding = bindings.get(id)
+      if (binding && binding.rider !== rider) {
+        refuseLogin(client, meta, 'client-id-taken', { rider })
+        return done(refusal(2, 'client id belongs to another rider'), false)
+      }
+      const previous = deps.clientById(id)
+      const mine = perRider.get(rider)
+      const replacing = previous !== undefined && mine?.has(previous)
+      if (mine && mine.size >= limits.maxConnectionsPerRider && !replacing) {
+        refuseLogin(client, meta, 'too-many-connections', { rider, limit: limits.maxConnectionsPerRider })
+        return done(refusal(3, `at most ${limits.maxConnectionsPerRider} connections per rider`), false)
+      }
+      if (previous && replacing) {
+        const old = metas.get(previous)
+        if (old) old.reason = 'takeover'
+        logger.info('mqtt.takeover', { clientId: id, rider })
+      }
+      // Bound now, before the CONNACK, so a second rider racing for the same id is refused.
+      const b = binding ?? { rider, connections: 0, persistent: false }
+      b.connections++
+      if (meta?.clean === false) b.persistent = true
+      bindings.set(id, b)
+      if (meta) {
+        meta.rider = rider
+        const ms = result.expiresAt - Date.now()
+        meta.expiry = setTimeout(
+          () => {
+            meta.reason = 'token-expired'
+            client.close()
+          },
+          Math.min(Math.max(ms, 0), 2 ** 31 - 1),
+        )
+        meta.expiry.unref()
+      }
+      let set = perRider.get(rider)
+      if (!set) perRider.set(rider, (set = new Set()))
+      set.add(client)
+      done(null, true)
+    },
+
+    authorizeSubscribe(client: Client | null, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void): void {
+      const rider = client ? metas.get(client)?.rider : undefined
+      const topic = sub.topic
+      if (!client || !rider) return done(null, null)
+      const own = `riders/${rider}/`
+      // The rider's own namespace (a rider id has no wildcard characters, so the prefix confines any filter after it).
+      if (topic.startsWith(own) && topic.length > own.length) return done(null, sub)
+      deps.bikes.canWatch(rider, topic).then(
+        (ok) => {
+          if (ok) return done(null, sub)
+          strike(client, 'acl.subscribe.refused', { clientId: client.id, rider, topic: topic.slice(0, 200) })
+          done(null, null)
+        },
+        (err: unknown) => {
+          logger.error('acl.subscribe.failed', { clientId: client.id, rider, error: err })
+          done(null, null)
+        },
+      )
+    },
+
+    authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
+      if (!client) return done(null) // the backend's own publish
+      const rider = metas.get(client)?.rider
+      const own = rider ? `riders/${rider}/` : undefined
+      if (own && packet.topic.startsWith(own) && packet.topic.length > own.length && !packet.retain) return done(null)
+      strike(client, 'acl.publish.refused', { clientId: client.id, rider, topic: packet.topic.slice(0, 200), retain: packet.retain })
+      done(new Error(packet.retain ? 'retained messages are not accepted' : `publish to ${packet.topic.slice(0, 200)} not allowed`))
+    },
+
+    authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+      if (packet.topic.startsWith('$SYS')) return packet
+      const rider = metas.get(client)?.rider
+      let forWhom = eventRider.get(packet)
+      if (forWhom === undefined) {
+        forWhom = null
+        if (parseBikeTopic(packet.topic)) {
+          try {
+            const who = (JSON.parse(packet.payload.toString()) as { rider?: unknown }).rider
+            if (typeof who === 'string') forWhom = who
+          } catch {
+            // A bike event that is not JSON names nobody: it reaches nobody.
+          }
+        } else if (packet.topic.startsWith('riders/')) forWhom = packet.topic.split('/')[1] ?? null
+        else forWhom = '*'
+        eventRider.set(packet, forWhom)
+      }
+      if (forWhom !== '*' && (rider === undefined || forWhom !== rider)) return null
+      metrics.countOut()
+      return packet
+    },
+
+    /** CONNACK sent: the rider is online. */
+    ready(client: Client): void {
+      const meta = metas.get(client)
+      live.add(client)
+      const rider = meta?.rider
+      if (rider && lastLoss.has(rider) && Date.now() - lastLoss.get(rider)! < 5 * 60_000) metrics.countReconnect()
+      if (rider) lastLoss.delete(rider)
+      logger.info('mqtt.connect', { clientId: client.id, rider, address: meta?.address })
+    },
+
+    failed(client: Client, reason: string): void {
+      const meta = metas.get(client)
+      if (meta && !meta.reason) meta.reason = reason
+    },
+
+    gone(client: Client): void {
+      live.delete(client)
+      const meta = metas.get(client)
+      if (!meta?.rider) return
+      clearTimeout(meta.expiry)
+      const graceful = (client as unknown as { _disconnected?: boolean })._disconnected
+      const reason = deps.closing() ? 'server-shutdown' : (meta.reason ?? (graceful ? 'client-disconnect' : 'connection-lost'))
+      logger.info('mqtt.disconnect', { clientId: client.id, rider: meta.rider, reason })
+      if (reason !== 'client-disconnect' && reason !== 'takeover') lastLoss.set(meta.rider, Date.now())
+      if (lastLoss.size > 100_000) lastLoss.clear()
+      perRider.get(meta.rider)?.delete(client)
+      if (perRider.get(meta.rider)?.size === 0) perRider.delete(meta.rider)
+      const b = bindings.get(client.id)
+      if (b && b.rider === meta.rider && --b.connections <= 0 && !b.persistent) bindings.delete(client.id)
+      meta.rider = undefined
+    },
+
+    connections(): ConnectionInfo[] {
+      const out: ConnectionInfo[] = []
+      for (const client of live) {
+        const meta = metas.get(client)
+        if (!meta?.rider) continue
+        out.push({
+          rider: meta.rider,
+          clientId: client.id,
+          transport: 'mqtt/websocket',
+          address: meta.address,
+          since: meta.since,
+          lastRttMs: meta.rtt,
+        })
+      }
+      return out
+    },
+
+    close(): void {
+      clearInterval(rtt)
+      for (const client of live) clearTimeout(metas.get(client)?.expiry)
+    },
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The store: everything the backend must not forget on a restart (riders, holds, rides and fares, refresh tokens).
+ * One interface, two implementations: SQLite (a local file, the default; `sqlite.ts`) and PostgreSQL
+ * (`DATABASE_URL`; `postgres.ts`). Every method is one transaction, so two requests (or two backend processes) racing
+ * for the same bike cannot both win. Times are ms since epoch.
+ */
+import type { HoldStatus } from '../api-contract'
+
+export interface RiderRecord {
+  id: string
+  /** scrypt hash (`scrypt$N$r$p$salt$hash`, base64url parts) of the demo password; null when the rider logs in otherwise. */
+  passwordHash: string | null
+  /** WeChat openid bound to this rider, if any. */
+  wechatOpenId: string | null
+  createdAt: number
+}
+
+export interface HoldRecord {
+  bike: string
+  rider: string
+  status: HoldStatus
+  /** End of a reservation (status `reserved`). */
+  reservedUntil: number | null
+  /** When the simulated lock opens (status `unlocking`). */
+  unlockAt: number | null
+  /** When the ride started (status `riding`). */
+  startedAt: number | null
+}
+
+export interface RideRecord {
+  id: number
+  bike: string
+  rider: string
+  startedAt: number
+  endedAt: number
+  durationMs: number
+  fare: number
+}
+
+/** Outcome of a claim on a bike (reserve or unlock). */
+export type ClaimResult =
+  | { ok: true; hold: HoldRecord }
+  /** Another rider holds the bike, or (for unlock) this rider's own hold on it is past `reserved`. */
+  | { ok: false; reason: 'bike-busy'; status: HoldStatus }
+  /** This rider is unlocking or riding another bike. */
+  | { ok: false; reason: 'rider-busy'; bike: string }
+
+export type FinishResult = { ok: true; ride: RideRecord } | { ok: false; reason: 'not-found' | 'unlocking' }
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+
+  /** Inserts the rider when absent (seeding); an existing rider is left as it is. */
+  addRider(rider: RiderRecord): Promise<void>
+  getRider(id: string): Promise<RiderRecord | undefined>
+  riderByWechat(openId: string): Promise<RiderRecord | undefined>
+
+  /**
+   * Reserve `bike` for `rider` until `until`. Free bike, an expired reservation, or this rider's own reservation →
+   * ok (the reservation is set or renewed). A live reservation of this rider on another bike is dropped (a new
+   * reservation replaces an old one). Another rider's live hold → bike-busy; this rider unlocking/riding another
+   * bike → rider-busy; this rider already unlocking/riding this bike → bike-busy with that status.
+   */
+  reserve(rider: string, bike: string, now: number, until: number): Promise<ClaimResult>
+  /** Same claim rules as reserve, then the hold becomes `unlocking` with `unlockAt`. */
+  startUnlock(rider: string, bike: string, now: number, unlockAt: number): Promise<ClaimResult>
+  /** `unlocking` → `riding` with `startedAt`; the hold after the change, or undefined when it is no longer unlocking. */
+  completeUnlock(bike: string, rider: string, startedAt: number): Promise<HoldRecord | undefined>
+  /**
+   * Ends the rider's ride on `bike`: deletes the hold and records the ride with its fare (from `fareFor(durationMs)`),
+   * in one transaction, so a fare is recorded exactly once. not-found: no riding hold of this rider on the bike;
+   * unlocking: still unlocking.
+   */
+  finishRide(rider: string, bike: string, endedAt: number, fareFor: (durationMs: number) => number): Promise<FinishResult>
+  /** The live hold on a bike (expired reservations are absent). */
+  holdOfBike(bike: string, now: number): Promise<HoldRecord | undefined>
+  /** The rider's live holds (at most one unlocking/riding, at most one reserved). */
+  holdsOfRider(rider: string, now: number): Promise<HoldRecord[]>
+  /** Holds `unlocking` (to finish unlocks interrupted by a restart). */
+  unlockingHolds(): Promise<HoldRecord[]>
+  /** Number of holds unlocking or riding. */
+  activeRideCount(): Promise<number>
+  /** Deletes expired reservations; returns how many. */
+  expireReservations(now: number): Promise<number>
+  /** The rider's finished rides, newest first. */
+  ridesOf(rider: string, limit?: number): Promise<RideRecord[]>
+
+  /** Keeps a refresh token's hash for `rider` until `expiresAt`. */
+  saveRefreshToken(hash: string, rider: string, expiresAt: number): Promise<void>
+  /** Deletes the refresh token and returns its rider, when it exists and has not expired (one use only). */
+  takeRefreshToken(hash: string, now: number): Promise<string | undefined>
+
+  /** A cheap round trip (for `/healthz`). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
