@@ -49,8 +49,10 @@ export const API_ERROR_CODES = [
 
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number]
 
-/** Why a token was refused (`error.reason` of a 401). */
+/** Why a token was refused (`error.reason` of a 401 on a bike route; `expired` also for a used or expired refresh token). */
 export type TokenFailure = 'missing' | 'malformed' | 'bad-signature' | 'expired'
+/** `error.reason` of a 401 from `POST /api/login`: the same for an unknown rider and a wrong password. */
+export type LoginFailure = 'bad-credentials'
 
 export interface ApiErrorBody {
   error: { code: ApiErrorCode; status: number; message: string; reason?: string; bike?: string; retryAfterMs?: number }
@@ -119,6 +121,14 @@ export interface UnlockedMessage {
   bike: string
   rider: string
   time: number
+}
+
+/** `GET /healthz` → 200 when the database and the broker answer, else 503 with `status: 'degraded'`. */
+export interface HealthResponse {
+  status: 'ok' | 'degraded'
+  process: { pid: number; uptimeMs: number; rssBytes: number }
+  database: { kind: 'sqlite' | 'postgres'; ok: boolean; latencyMs: number; error?: string }
+  broker: { kind: 'embedded' | 'external'; ok: boolean; online?: number }
 }
 
 /** `GET /api/config` → 200: where the app's MQTT client connects (never with credentials in it). */

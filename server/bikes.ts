@@ -105,6 +105,7 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
   const listeners: (() => void)[] = []
   let rideCount = 0
   let closed = false
+  let sweeper: NodeJS.Timeout | undefined
 
   const changed = (): void => {
     void store.activeRideCount().then(
@@ -186,6 +187,13 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     },
 
     async start() {
+      // Expired reservations and refresh tokens are ignored by every query; this only keeps the tables small.
+      sweeper = setInterval(() => {
+        Promise.all([store.expireReservations(now()), store.expireRefreshTokens(now())]).catch((err: unknown) =>
+          logger.warn('store.sweep_failed', { error: err }),
+        )
+      }, 60_000)
+      sweeper.unref()
       rideCount = await store.activeRideCount()
       const pending = await store.unlockingHolds()
       const notBefore = now() + (config.resumeGraceMs ?? 3000)
@@ -199,6 +207,7 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
 
     close() {
       closed = true
+      clearInterval(sweeper)
       locks.cancelAll()
     },
   }

@@ -31,18 +31,15 @@ function crash(error: unknown): never {
 process.on('uncaughtException', crash)
 process.on('unhandledRejection', crash)
 
-/** The backend's paths that may be absent: no admin password file when ADMIN_PASSWORD comes from the environment. */
-type DemoConfig = Backend['config'] & { dataDir?: string; adminPasswordFile?: string; demoRiders?: string[] }
-
 function banner(backend: Backend): string {
-  const config = backend.config as DemoConfig
+  const config = backend.config
   const mpDir = path.join(ROOT_DIR, 'dist', 'build', 'mp-weixin')
   const adminPassword = config.adminPasswordFile
     ? `管理密码在文件 ${config.adminPasswordFile} 中 / the admin password is in ${config.adminPasswordFile}`
     : '管理密码为环境变量 ADMIN_PASSWORD / the admin password is ADMIN_PASSWORD from the environment'
   const lines = [`LongLink demo: ${backend.url}/`, `管理 / Admin: ${backend.url}/admin  (${adminPassword})`]
-  if (config.dataDir) lines.push(`数据 / Data: ${config.dataDir}`)
-  const riders = config.demoRiders?.length ? config.demoRiders.join(', ') : 'rider1 … rider5'
+  lines.push(`数据 / Data: ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : config.dataDir}`)
+  const riders = config.demoRiders.join(', ')
   lines.push(`演示骑行者 / Demo riders: ${riders}；密码为 DEMO_PASSWORD（默认值见 README）/ password: DEMO_PASSWORD (default in README).`)
   if (!fs.existsSync(path.join(config.h5Dir, 'index.html'))) lines.push(`注意 / Note: ${config.h5Dir} 不存在 (missing): run \`npm run build:h5\`.`)
   lines.push(

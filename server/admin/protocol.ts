@@ -1,5 +1,5 @@
 /**
- * What `/admin/live` sends, shared by the server (server/admin/index.ts) and the page (server/admin/page/main.ts).
+ * What `/admin/live` sends, shared by the server (server/admin/live.ts) and the page (server/admin/page/main.ts).
  * Types only: the page imports this file with `import type`, so nothing of Node reaches the browser bundle.
  *
  * Server → viewer, one JSON text message each:

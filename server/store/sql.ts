@@ -250,6 +250,12 @@ export function createSqlStore(driver: Driver): Store {
       return rows.length > 0 && int(rows[0].expires_at) > now ? String(rows[0].rider) : undefined
     },
 
+    async expireRefreshTokens(now) {
+      ms(now, 'now')
+      const rows = await driver.write([], (tx) => tx.query('DELETE FROM refresh_tokens WHERE expires_at <= ? RETURNING hash', [now]))
+      return rows.length
+    },
+
     async ping() {
       await driver.read('SELECT 1 AS ok')
     },

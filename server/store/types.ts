@@ -50,7 +50,10 @@ export type FinishResult = { ok: true; ride: RideRecord } | { ok: false; reason:
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
 
-  /** Inserts the rider when absent (seeding); an existing rider is left as it is. */
+  /**
+   * Inserts the rider when absent (seeding); on any conflict (the id, or a WeChat openid already bound) the existing
+   * rider is left as it is: read it back to know which rider holds the openid.
+   */
   addRider(rider: RiderRecord): Promise<void>
   getRider(id: string): Promise<RiderRecord | undefined>
   riderByWechat(openId: string): Promise<RiderRecord | undefined>
@@ -72,6 +75,7 @@ export interface Store {
    * unlocking: still unlocking.
    */
   finishRide(rider: string, bike: string, endedAt: number, fareFor: (durationMs: number) => number): Promise<FinishResult>
+  // `fareFor` must be pure and synchronous: PostgreSQL may run the transaction again after a deadlock.
   /** The live hold on a bike (expired reservations are absent). */
   holdOfBike(bike: string, now: number): Promise<HoldRecord | undefined>
   /** The rider's live holds (at most one unlocking/riding, at most one reserved). */
@@ -89,6 +93,9 @@ export interface Store {
   saveRefreshToken(hash: string, rider: string, expiresAt: number): Promise<void>
   /** Deletes the refresh token and returns its rider, when it exists and has not expired (one use only). */
   takeRefreshToken(hash: string, now: number): Promise<string | undefined>
+
+  /** Deletes expired refresh tokens (abandoned sessions); returns how many. */
+  expireRefreshTokens(now: number): Promise<number>
 
   /** A cheap round trip (for `/healthz`). */
   ping(): Promise<void>

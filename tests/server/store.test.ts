@@ -362,6 +362,14 @@ describe.each([
     const taken = await Promise.all(Array.from({ length: 10 }, () => store.takeRefreshToken(h3, T)))
     expect(taken.filter((r) => r === a)).toHaveLength(1)
     expect(count(taken, (r) => r === undefined)).toBe(9)
+
+    // The sweep removes expired ones only.
+    const [h4, h5] = [id('hash'), id('hash')]
+    await store.saveRefreshToken(h4, a, T + 1000)
+    await store.saveRefreshToken(h5, a, T + 5000)
+    expect(await store.expireRefreshTokens(T + 1000)).toBeGreaterThanOrEqual(1)
+    expect(await store.takeRefreshToken(h4, T)).toBeUndefined()
+    expect(await store.takeRefreshToken(h5, T)).toBe(a)
   })
 
   it('keeps riders, holds, rides and tokens across a restart', async () => {
