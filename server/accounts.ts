@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { RIDER_ID, type LoginResponse } from './api-contract'
 import { BikeError } from './bikes'
+import { isLoopbackHost } from './config'
 import type { Logger } from './log'
 import { hashPassword, verifyPassword } from './passwords'
 import type { Store } from './store/types'
@@ -36,12 +37,42 @@ export interface AccountsDeps {
   now?: () => number
 }
 
+/** Password hashes computed at once (the size of Node's default thread pool). */
+const PASSWORD_CHECKS_AT_ONCE = 4
+/** Logins waiting for a hash slot; past this the login answers RATE_LIMITED. */
+const PASSWORD_CHECKS_QUEUED = 200
+
+/** At most `size` holders at once, at most `queued` waiting; `acquire` throws RATE_LIMITED when the queue is full. */
+function createGate(size: number, queued: number) {
+  let busy = 0
+  const waiting: (() => void)[] = []
+  const release = (): void => {
+    const next = waiting.shift()
+    if (next) next()
+    else busy--
+  }
+  return {
+    async acquire(): Promise<() => void> {
+      if (busy < size) {
+        busy++
+        return release
+      }
+      if (waiting.length >= queued) throw new BikeError('RATE_LIMITED', 'too many logins at once; try again shortly', { retryAfterMs: 1000 })
+      await new Promise<void>((resolve) => waiting.push(resolve))
+      return release
+    },
+  }
+}
+
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex')
 
 export function createAccounts(deps: AccountsDeps): Accounts {
   const { store, tokens, logger, config } = deps
   const now = deps.now ?? Date.now
   const failures = new Map<string, { start: number; count: number }>()
+  // scrypt is costly by design: a few at a time, a bounded queue, and the failure limit checked again just before
+  // each hash, so a burst of wrong passwords from one address stops at the limit instead of all being hashed.
+  const gate = createGate(PASSWORD_CHECKS_AT_ONCE, PASSWORD_CHECKS_QUEUED)
   // A hash to verify against when the rider does not exist, so a wrong rider id costs as long as a wrong password.
   const dummyHash = hashPassword(randomBytes(16).toString('hex'))
 
@@ -85,6 +116,10 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         if (deps.wechat.length === 0) throw new BikeError('FORBIDDEN', 'WeChat login is not enabled on this backend')
         const verifier = body.wechatCode.startsWith('dev:') ? deps.wechat.find((v) => v.kind === 'dev') : deps.wechat.find((v) => v.kind !== 'dev')
         if (!verifier) throw new BikeError('FORBIDDEN', 'this kind of WeChat login code is not accepted here')
+        // Development codes only from this machine itself, whatever the configuration says.
+        if (verifier.kind === 'dev' && !isLoopbackHost(address.replace(/^::ffff:/, ''))) {
+          throw new BikeError('FORBIDDEN', 'development login codes are accepted from this machine only')
+        }
         let identity
         try {
           identity = await verifier.exchange(body.wechatCode)
@@ -109,8 +144,15 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         throw new BikeError('BAD_INPUT', 'password must be a string of 1..256 characters')
       }
       const id = rider.toLowerCase()
-      const record = await store.getRider(id)
-      const ok = record?.passwordHash ? await verifyPassword(password, record.passwordHash) : (await verifyPassword(password, await dummyHash), false)
+      const release = await gate.acquire()
+      let record, ok: boolean
+      try {
+        checkLimit(address)
+        record = await store.getRider(id)
+        ok = record?.passwordHash ? await verifyPassword(password, record.passwordHash) : (await verifyPassword(password, await dummyHash), false)
+      } finally {
+        release()
+      }
       if (!ok) return fail(address, record ? 'bad-password' : 'unknown-rider', { rider: id })
       logger.info('rider.login', { rider: id, method: 'password' })
       return issue(id)

@@ -69,6 +69,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
   const ring = createLogRing(200)
   const logger = ring.wrap(options.logger ?? createLogger())
   const noisy = createLogLimiter(logger, limits.refusalLogLines, limits.logWindowMs)
+  // Warnings are what a client can cause at will (refused logins, tokens, origins): they go through the bounded log.
+  const bounded: Logger = { ...logger, warn: (event, fields) => noisy.warn(event, fields) }
   const startedAt = Date.now()
 
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger })
@@ -83,7 +85,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
     const accounts = createAccounts({
       store,
       tokens,
-      logger,
+      logger: bounded,
       wechat,
       config: { tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs, loginFailuresPerMinute: limits.loginFailuresPerMinute },
       refused: () => metrics.countRefusal(),
@@ -122,7 +124,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
 
     opened.push(() => bikes.close())
     const admin = createAdmin({
-      logger,
+      logger: bounded,
       metrics,
       gauges: () => ({ online: broker ? broker.online() : null, activeRides: bikes.activeRideCount() }),
       riders: () => broker?.connections() ?? [],
@@ -133,6 +135,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       // The admin page is a browser page of this backend: its origin must be one of ours (never none, never WeChat).
       isAllowedOrigin: (origin) => origin !== undefined && origin !== WECHAT_ORIGIN && origins.allowSocket(origin),
       maxPayload: limits.adminMaxWsPayloadBytes,
+      maxViewers: limits.adminMaxViewers,
+      loginFailuresPerMinute: limits.adminLoginFailuresPerMinute,
     })
 
     opened.push(() => admin.close())
@@ -181,7 +185,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
         mqttUrl: mqttUrlFor,
         refused: () => metrics.countRefusal(),
       }),
-      { tokens, logger, maxBodyBytes: limits.httpMaxBodyBytes, refused: () => metrics.countRefusal() },
+      { tokens, logger: bounded, maxBodyBytes: limits.httpMaxBodyBytes, refused: () => metrics.countRefusal() },
     )
 
     /** Open WebSocket connections per remote address (every path). */

@@ -50,6 +50,11 @@ export interface BikeService {
   activeRides(rider: string): Promise<RideView[]>
   /** Rides unlocking or under way (a cached count, refreshed on every change). */
   activeRideCount(): number
+  /**
+   * Announces the unlock of `bike` again when `rider` is riding it: a rider who missed the announcement (a restart
+   * between the ride's start and its announcement, a reconnect at that moment) hears it when it subscribes again.
+   */
+  reannounce(rider: string, bike: string): void
   /** May `rider` subscribe to `filter`? (`mobike/unlocked|locked/<bike>` of a bike it holds.) */
   canWatch(rider: string, filter: string): Promise<boolean>
   /** Schedules the unlocks a restart interrupted; call once after the events can be delivered. */
@@ -131,10 +136,17 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
       logger.error('publish.failed', { topic: `mobike/unlocked/${bike}`, error: err })
     }
   }
-  const scheduleOpen = (hold: HoldRecord, notBefore = 0): void =>
+  const scheduleOpen = (hold: HoldRecord, notBefore = 0): void => {
+    if (closed) return
     locks.schedule(hold.bike, Math.max(hold.unlockAt ?? now(), notBefore), () => {
       opened(hold.bike, hold.rider).catch((err: unknown) => logger.error('bike.unlock_failed', { bike: hold.bike, rider: hold.rider, error: err }))
     })
+  }
+  const announce = (hold: HoldRecord): void => {
+    events
+      .unlocked({ bike: hold.bike, rider: hold.rider, time: hold.startedAt ?? now() })
+      .catch((err: unknown) => logger.error('publish.failed', { topic: `mobike/unlocked/${hold.bike}`, error: err }))
+  }
 
   return {
     async reserve(rider, bike) {
@@ -149,7 +161,15 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     async unlock(rider, bike) {
       checkBike(bike)
       const result = await store.startUnlock(rider, bike, now(), now() + config.unlockDelayMs)
-      if (!result.ok) refused(result, bike)
+      if (!result.ok) {
+        // Asking again for an unlock already under way (a retry after a lost answer or message) is not an error.
+        const mine = result.reason === 'bike-busy' ? await store.holdOfBike(bike, now()) : undefined
+        if (mine?.rider === rider && mine.status !== 'reserved') {
+          if (mine.status === 'riding') announce(mine)
+          return { bike, status: 'unlocking' }
+        }
+        refused(result, bike)
+      }
       scheduleOpen(result.hold)
       logger.info('bike.unlocking', { rider, bike, delayMs: config.unlockDelayMs })
       changed()
@@ -167,8 +187,9 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
       const summary: RideSummary = { bike, rider, startedAt: ride.startedAt, endedAt: ride.endedAt, durationMs: ride.durationMs, fare: ride.fare }
       changed()
       logger.info('bike.locked', { rider, bike, durationMs: ride.durationMs, fare: ride.fare })
-      // The fare is recorded; the announcement is best effort (the HTTP answer carries the same summary).
-      await events.locked(summary).catch((err: unknown) => logger.error('publish.failed', { topic: lockedTopic(bike), error: err }))
+      // The fare is recorded; the answer does not wait for the announcement (a broker that is down must not hold it),
+      // and carries the same summary.
+      events.locked(summary).catch((err: unknown) => logger.error('publish.failed', { topic: lockedTopic(bike), error: err }))
       return summary
     },
 
@@ -177,6 +198,16 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     },
 
     activeRideCount: () => rideCount,
+
+    reannounce(rider, bike) {
+      if (closed || !BIKE_ID.test(bike)) return
+      store.holdOfBike(bike, now()).then(
+        (hold) => {
+          if (hold?.rider === rider && hold.status === 'riding') announce(hold)
+        },
+        (err: unknown) => logger.warn('bike.reannounce_failed', { bike, error: err }),
+      )
+    },
 
     async canWatch(rider, filter) {
       const topic = parseBikeTopic(filter)

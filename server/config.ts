@@ -7,13 +7,13 @@
  * | `HOST` | `127.0.0.1` | interface to listen on (`0.0.0.0` for a phone on the LAN: then `DEMO_PASSWORD` is required) |
  * | `PORT` | `8090` | HTTP + WebSocket port; `0` lets the OS pick (tests) |
  * | `DATA_DIR` | `<repo>/.data` | the SQLite database and generated secrets (created 0700) |
- * | `DATABASE_URL` | — | `postgres://…` to keep everything in PostgreSQL instead of SQLite |
+ * | `DATABASE_URL` | — | `postgres://…` to keep everything in PostgreSQL instead of SQLite (several processes: with `BROKER_URL`) |
  * | `NODE_ENV` | — | `production` requires `TOKEN_SECRET` and `ADMIN_PASSWORD` from the environment |
  * | `TOKEN_SECRET` | generated once into `DATA_DIR/token-secret` | HMAC key for rider tokens |
  * | `TOKEN_TTL_MS` | `3600000` | lifetime of an access token (the MQTT link is closed when it expires) |
  * | `REFRESH_TTL_MS` | `2592000000` | lifetime of a refresh token (30 days) |
  * | `DEMO_RIDERS` | `rider1,rider2,rider3,rider4,rider5` | riders seeded on start |
- * | `DEMO_PASSWORD` | `longlink-demo` on loopback only | their password (required when `HOST` is not loopback) |
+ * | `DEMO_PASSWORD` | `longlink-demo` on loopback only | their password (required when `HOST` is not loopback, or `PUBLIC_ORIGIN`/`PUBLIC_MQTT_URL` is set) |
  * | `ADMIN_PASSWORD` | generated once into `DATA_DIR/admin-password` | the admin credential |
  * | `WECHAT_APPID` / `WECHAT_SECRET` | — | enable login with `uni.login` codes through WeChat's `jscode2session` |
  * | `WECHAT_DEV_LOGIN` | `1` on loopback | accept development codes `dev:<rider>` (only ever on loopback) |
@@ -60,6 +60,14 @@ export interface Limits {
   mqttMaxKeepaliveS: number
   /** Simultaneous MQTT connections of one rider. */
   maxConnectionsPerRider: number
+  /** Client ids of one rider with a persistent session (`clean: false`) the broker keeps. */
+  maxPersistentSessionsPerRider: number
+  /** Longest client id (characters `A-Z a-z 0-9 _ - . : @`). */
+  maxClientIdLength: number
+  /** Subscriptions one MQTT connection may hold. */
+  maxSubscriptionsPerConnection: number
+  /** How long a delivery may wait for a slow subscriber's socket to drain before that subscriber is dropped (ms). */
+  mqttDrainTimeoutMs: number
   /** Simultaneous WebSocket connections from one remote address (all paths). */
   maxConnectionsPerAddress: number
   /** Refused operations (subscribe, publish) one connection may collect in `refusalWindowMs` before it is cut off. */
@@ -72,6 +80,10 @@ export interface Limits {
   loginFailuresPerMinute: number
   /** Largest WebSocket message on `/admin/live` (bytes). */
   adminMaxWsPayloadBytes: number
+  /** Simultaneous viewers of `/admin/live`. */
+  adminMaxViewers: number
+  /** Failed admin logins per remote address per minute before 429. */
+  adminLoginFailuresPerMinute: number
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -86,6 +98,10 @@ export const DEFAULT_LIMITS: Limits = {
   mqttMinKeepaliveS: 5,
   mqttMaxKeepaliveS: 600,
   maxConnectionsPerRider: 5,
+  maxPersistentSessionsPerRider: 2,
+  maxClientIdLength: 64,
+  maxSubscriptionsPerConnection: 50,
+  mqttDrainTimeoutMs: 5_000,
   maxConnectionsPerAddress: 1000,
   maxRefusalsPerConnection: 20,
   refusalWindowMs: 60_000,
@@ -93,6 +109,8 @@ export const DEFAULT_LIMITS: Limits = {
   logWindowMs: 60_000,
   loginFailuresPerMinute: 10,
   adminMaxWsPayloadBytes: 4096,
+  adminMaxViewers: 64,
+  adminLoginFailuresPerMinute: 5,
 }
 
 export interface BackendConfig {
@@ -196,7 +214,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BackendCon
   const port = overrides.port ?? num(env, 'PORT', 8090)
   if (!Number.isInteger(port) || port > 65535) throw new Error(`PORT must be an integer 0..65535, got ${port}`)
   const host = overrides.host ?? (env.HOST || '127.0.0.1')
-  const loopback = isLoopbackHost(host)
+  // Behind a reverse proxy the backend listens on loopback yet is public: a public origin or URL says so.
+  const loopback = isLoopbackHost(host) && !env.PUBLIC_ORIGIN && !env.PUBLIC_MQTT_URL && !overrides.publicOrigin && !overrides.publicMqttUrl
   const production = overrides.production ?? env.NODE_ENV === 'production'
   const dataDir = overrides.dataDir ?? path.resolve(env.DATA_DIR || path.join(ROOT_DIR, '.data'))
 
@@ -258,7 +277,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BackendCon
     limits,
   }
   const merged = { ...config, ...overrides, limits, tokenSecret, adminPassword, adminPasswordFile, demoPassword }
-  if (merged.wechatDevLogin && !isLoopbackHost(merged.host)) merged.wechatDevLogin = false
+  if (merged.wechatDevLogin && !loopback) merged.wechatDevLogin = false
   if (merged.demoPassword !== undefined && merged.demoPassword.length < 8) throw new Error('DEMO_PASSWORD must have at least 8 characters')
   return merged
 }

@@ -1,11 +1,13 @@
 /**
  * The backend's bike API over uni.request: login, the session that keeps its access token fresh, reserve, unlock,
- * lock. Request and response shapes come from the server's contract, so both sides speak from one definition.
+ * lock, the rider's active rides. Request and response shapes come from the server's contract, so both sides speak
+ * from one definition.
  *
  * Tokens live only inside a session's closure: never in a URL, a log line, storage, or a reactive object a devtool
  * would show.
  */
 import type {
+  ActiveRidesResponse,
   ApiErrorBody,
   ConfigResponse,
   LoginRequest,
@@ -17,7 +19,7 @@ import type {
 } from '@/server/api-contract'
 import { backendOrigin } from './config'
 
-export type { RideSummary } from '@/server/api-contract'
+export type { RideSummary, RideView } from '@/server/api-contract'
 
 /**
  * A failed call. `code` is the backend's error code (BAD_INPUT, BIKE_BUSY, RATE_LIMITED, …) or one of the app's own:
@@ -272,4 +274,12 @@ export function unlock(session: Session, bike: string): Promise<UnlockResponse> 
 /** Locks the bike; the summary also arrives on the bike's locked topic. */
 export function lock(session: Session, bike: string): Promise<RideSummary> {
   return authorized<RideSummary>(session, 'POST', `/api/bikes/${encodeURIComponent(bike)}/lock`, {})
+}
+
+/**
+ * The rider's holds (bikes reserved, unlocking or ridden), to learn what a BIKE_BUSY, a RIDER_BUSY or a missed
+ * unlocked message meant.
+ */
+export function activeRides(session: Session): Promise<ActiveRidesResponse> {
+  return authorized<ActiveRidesResponse>(session, 'GET', '/api/rides/active')
 }

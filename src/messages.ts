@@ -11,7 +11,11 @@ export interface RiderMessage {
  * `fallback` titles anything else, with the error's own message as the detail.
  */
 export function describeError(error: unknown, fallback = '操作失败 · Failed'): RiderMessage {
-  const { code, details, message } = (error ?? {}) as { code?: string; details?: { retryAfterMs?: number }; message?: string }
+  const { code, details, message } = (error ?? {}) as {
+    code?: string
+    details?: { retryAfterMs?: number; bike?: string; status?: string }
+    message?: string
+  }
   switch (code) {
     case 'NETWORK':
       return { title: '网络不可用 · No network', detail: '请检查网络后重试。Check the connection and retry.' }
@@ -36,6 +40,20 @@ export function describeError(error: unknown, fallback = '操作失败 · Failed
         title: '车辆不可用 · Bike busy',
         detail: '这辆车正在被使用，或你已有进行中的骑行。The bike is in use, or you already have a ride.',
       }
+    case 'RIDING_ELSEWHERE': {
+      const bike = details?.bike ?? '?'
+      if (details?.status === 'unlocking')
+        return {
+          title: `车辆 ${bike} 正在为你开锁 · Bike ${bike} is unlocking for you`,
+          detail: '一次只能骑一辆车：打开那次骑行。One bike at a time: open that ride.',
+        }
+      return {
+        title: `你正在骑行车辆 ${bike} · You already ride bike ${bike}`,
+        detail: '一次只能骑一辆车：打开那次骑行，关锁后再开这辆。One bike at a time: open that ride, lock it, then unlock this one.',
+      }
+    }
+    case 'RIDE_NOT_FOUND':
+      return { title: '骑行已结束 · Ride over', detail: '这次骑行已不存在。That ride no longer exists.' }
     case 'UNAVAILABLE':
       return { title: '服务暂不可用 · Service unavailable', detail: '请稍后重试。Retry in a moment.' }
     default:

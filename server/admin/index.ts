@@ -58,6 +58,10 @@ export interface AdminDeps {
   isAllowedOrigin(origin: string | undefined): boolean
   /** Largest WebSocket message accepted on /admin/live (default 4096 bytes). */
   maxPayload?: number
+  /** Viewers of /admin/live at once (default 64). */
+  maxViewers?: number
+  /** Failed logins per remote address per minute before 429 (default {@link ADMIN_LOGIN_FAILURES}). */
+  loginFailuresPerMinute?: number
 }
 
 export interface Admin {
@@ -79,7 +83,7 @@ export function createAdmin(deps: AdminDeps): Admin {
   const isAllowedOrigin = (origin: string | undefined): boolean => deps.isAllowedOrigin(origin)
   const sessions = createSessions(deps.secret)
   const password = createAdminPassword(deps.secret, deps.adminPassword)
-  const limiter = createLoginLimiter(ADMIN_LOGIN_FAILURES, ADMIN_LOGIN_WINDOW_MS)
+  const limiter = createLoginLimiter(deps.loginFailuresPerMinute ?? ADMIN_LOGIN_FAILURES, ADMIN_LOGIN_WINDOW_MS)
   const refuse = createRefusal(metrics, logger)
 
   const sources = createSources({ logger, metrics, gauges: () => deps.gauges(), riders: () => deps.riders() })
@@ -90,6 +94,7 @@ export function createAdmin(deps: AdminDeps): Admin {
     riders: sources.riders,
     logs: deps.logs,
     maxPayload: deps.maxPayload ?? 4096,
+    maxViewers: deps.maxViewers,
     isAllowedOrigin,
     sessionOf: (req) => sessions.fromRequest(req),
     refuse,

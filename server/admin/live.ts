@@ -24,7 +24,7 @@ const LIVENESS_EVERY_MS = 30_000
 const HELLO_LOGS = 100
 /** A serialized log entry longer than this goes out as `{time, level, event, truncated}`. */
 const LOG_ENTRY_MAX = 4096
-/** Live viewers at once; each holds a socket and up to a megabyte of output (the stuck limit in ./viewer.ts). */
+/** Live viewers at once by default; each holds a socket and up to a megabyte of output (the stuck limit in ./viewer.ts). */
 const MAX_VIEWERS = 64
 
 const noop = (): void => {}
@@ -39,6 +39,8 @@ export interface LiveFeedDeps {
   logs: { recent(): Record<string, unknown>[]; subscribe(listener: (entry: Record<string, unknown>) => void): () => void }
   /** Largest WebSocket message accepted from a viewer. */
   maxPayload: number
+  /** Viewers at once (default 64); the next upgrade gets 503. */
+  maxViewers?: number
   /** The origin check of the upgrade: true when allowed. */
   isAllowedOrigin(origin: string | undefined): boolean
   /** The session of the upgrade request, if it carries a valid one. */
@@ -77,6 +79,8 @@ function rejectUpgrade(socket: Duplex, status: number, code: ApiErrorCode, messa
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
       `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   )
+  // An upgraded socket has no timeouts: a peer that never closes its side must not keep it (and its address slot).
+  setTimeout(() => socket.destroy(), 1000).unref()
 }
 
 /** Creates the feed and starts its timers (they do nothing while nobody watches). */
@@ -210,7 +214,7 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
         deps.refuse('admin.live.refused', { reason: 'no-session', address: addressOf(req) })
         return rejectUpgrade(socket, 401, 'UNAUTHORIZED', 'sign in at /admin first')
       }
-      if (viewers.size >= MAX_VIEWERS) return rejectUpgrade(socket, 503, 'UNAVAILABLE', 'too many live viewers')
+      if (viewers.size >= (deps.maxViewers ?? MAX_VIEWERS)) return rejectUpgrade(socket, 503, 'UNAVAILABLE', 'too many live viewers')
       wss.handleUpgrade(req, socket, head, (ws) => onViewer(ws, session, req))
     },
 

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Metrics } from '../admin/metrics'
+import { parseBikeTopic } from '../api-contract'
 import type { BikeService } from '../bikes'
 import type { Limits } from '../config'
 import type { LogLimiter, Logger } from '../log'
@@ -38,7 +39,7 @@ export interface EmbeddedBrokerDeps {
   logger: Logger
   /** Bounded log for refusals. */
   noisy: LogLimiter
-  bikes: Pick<BikeService, 'canWatch'>
+  bikes: Pick<BikeService, 'canWatch' | 'reannounce'>
   metrics: Metrics
   limits: Limits
   onChange?: () => void
@@ -59,6 +60,8 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
   const aedes = await Aedes.createBroker({
     heartbeatInterval: 3_600_000,
     connectTimeout: limits.mqttConnectTimeoutMs,
+    // A subscriber that stops reading must not hold every other delivery for aedes' default minute.
+    drainTimeout: limits.mqttDrainTimeoutMs,
     maxClientsIdLength: 64,
     preConnect: policy.preConnect,
     authenticate: policy.authenticate,
@@ -76,6 +79,16 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
     deps.onChange?.()
   })
   aedes.on('clientError', (client, err: Error) => policy.failed(client, err.message))
+  // aedes reports persistence failures as 'error' (missing from its typings): logged, never an uncaught exception.
+  const emitter: NodeJS.EventEmitter = aedes
+  emitter.on('error', (err: Error) => logger.error('mqtt.broker_error', { error: err }))
+  aedes.on('unsubscribe', (topics: string[], client) => policy.unsubscribed(client, topics))
+  // Subscribing to the unlock of a bike already ridden (after a reconnect, or a lost announcement) hears it again.
+  aedes.on('subscribe', (subscriptions, client) => {
+    const rider = policy.riderOf(client)
+    if (!rider) return
+    for (const sub of subscriptions) if (parseBikeTopic(sub.topic)?.kind === 'unlocked') deps.bikes.reannounce(rider, parseBikeTopic(sub.topic)!.bike)
+  })
   aedes.on('connectionError', (client, err: Error) => deps.noisy.warn('mqtt.connection_error', { clientId: client?.id, error: err.message }))
   aedes.on('keepaliveTimeout', (client) => policy.failed(client, 'keepalive-timeout'))
   aedes.on('clientDisconnect', (client) => {
@@ -97,9 +110,13 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
       deps.noisy.warn('mqtt.packet_too_large', { address: req.socket.remoteAddress, announced, limit: limits.mqttMaxPacketBytes })
     })
     stream.on('error', () => {})
-    ws.once('close', () => sockets.delete(ws))
-    const client = aedes.handle(stream, req) as unknown as object
+    const client = aedes.handle(stream, req) as unknown as Client
     policy.attach(client, ws, req)
+    // aedes reports a disconnect only for clients it registered: one that closes mid-CONNECT is released here.
+    ws.once('close', () => {
+      sockets.delete(ws)
+      policy.gone(client)
+    })
   })
   wss.on('error', (err) => logger.error('mqtt.ws_error', { error: err }))
 

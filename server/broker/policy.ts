@@ -12,9 +12,13 @@
  *   every other rider (CONNACK 2, identifier rejected) instead of kicking the owner off. The same rider connecting
  *   again with its id replaces its old connection (logged as `takeover`).
  * - **Subscribe**: `mobike/unlocked|locked/<bike>` of a bike the rider holds (the bike service decides), and the
- *   rider's own `riders/<rider>/#`; anything else gets SUBACK 0x80.
- * - **Publish**: only to the rider's own `riders/<rider>/…`, never retained; anything else closes the connection
- *   (MQTT 3.1.1 has no way to refuse one PUBLISH).
+ *   rider's own `riders/<rider>/#` (where the backend may write to one rider); anything else gets SUBACK 0x80.
+ * - **Publish**: riders publish nothing (the app needs no publish: everything it asks goes through the HTTP API); a
+ *   PUBLISH closes the connection (MQTT 3.1.1 has no way to refuse one) and a CONNECT with a will is refused (5).
+ * - **Bounds**: client ids of at most `maxClientIdLength` characters `A-Z a-z 0-9 _ - . : @` (else 2); at most
+ *   `maxPersistentSessionsPerRider` persistent sessions (`clean: false`) per rider and `maxSubscriptionsPerConnection`
+ *   subscriptions per connection; a connection cut off for its refusals leaves its rider refused (3) for
+ *   `refusalWindowMs`.
  * - **Delivery**: a bike event reaches a rider only when the event names that rider, so a subscription that
  *   outlived its hold (a reservation that expired, a ride that ended) hears nothing of the next rider; `riders/<r>/…`
  *   reaches rider r only.
@@ -46,6 +50,9 @@ interface Meta {
   rider?: string
   keepalive?: number
   clean?: boolean
+  will?: boolean
+  /** Filters this connection is subscribed to (for the per-connection bound). */
+  subs: Set<string>
   rtt: number | null
   pingSent?: number
   expiry?: NodeJS.Timeout
@@ -57,13 +64,16 @@ export interface PolicyDeps {
   tokens: TokenService
   logger: Logger
   noisy: LogLimiter
-  bikes: Pick<BikeService, 'canWatch'>
+  bikes: Pick<BikeService, 'canWatch' | 'reannounce'>
   metrics: Metrics
   limits: Limits
   clientById(id: string): Client | undefined
   closing(): boolean
   rttIntervalMs?: number
 }
+
+/** Client ids the broker accepts: printable, no spaces, nothing that could confuse a log or a topic. */
+const CLIENT_ID = /^[A-Za-z0-9_.:@-]+$/
 
 const refusal = (returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError =>
   Object.assign(new Error(message), { returnCode: returnCode as unknown as AuthErrorCode })
@@ -77,8 +87,10 @@ export function createRiderPolicy(deps: PolicyDeps) {
   const perRider = new Map<string, Set<Client>>()
   /** When each rider last lost a link (for the reconnect count). */
   const lastLoss = new Map<string, number>()
-  /** Who a bike event is for, parsed once per packet (not once per subscriber). */
+  /** Who a bike event is for, parsed once per payload (aedes hands each subscriber its own packet, the same payload). */
   const eventRider = new WeakMap<object, string | null>()
+  /** Riders cut off for their refusals, and until when their connections are refused. */
+  const penalty = new Map<string, number>()
 
   const strike = (client: Client, event: string, fields: Record<string, unknown>): void => {
     metrics.countRefusal()
@@ -89,6 +101,10 @@ export function createRiderPolicy(deps: PolicyDeps) {
     if (now - meta.refusals.start >= limits.refusalWindowMs) meta.refusals = { start: now, count: 0 }
     if (++meta.refusals.count > limits.maxRefusalsPerConnection && !meta.reason) {
       meta.reason = 'too-many-refusals'
+      if (meta.rider) {
+        if (penalty.size > 10_000) for (const [r, until] of penalty) if (until <= now) penalty.delete(r)
+        penalty.set(meta.rider, now + limits.refusalWindowMs)
+      }
       logger.warn('mqtt.cut_off', { clientId: client.id, rider: meta.rider, refusals: meta.refusals.count, windowMs: limits.refusalWindowMs })
       client.close()
     }
@@ -117,6 +133,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
         since: Date.now(),
         rtt: null,
         refusals: { start: Date.now(), count: 0 },
+        subs: new Set(),
       }
       metas.set(client, meta)
       ws.on('pong', () => {
@@ -130,6 +147,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
       if (meta) {
         meta.keepalive = packet.keepalive
         meta.clean = packet.clean
+        meta.will = packet.will !== undefined && packet.will !== null
       }
       done(null, true)
     },
@@ -143,6 +161,10 @@ export function createRiderPolicy(deps: PolicyDeps) {
       const meta = metas.get(client)
       const id = client.id
       if (deps.closing()) return done(refusal(3, 'server shutting down'), false)
+      // The connection went away while its CONNECT waited: register nothing for it.
+      if ((client as unknown as { closed?: boolean }).closed || !meta || meta.ws.readyState !== meta.ws.OPEN) {
+        return done(refusal(3, 'connection closed'), false)
+      }
       if (!username || !password) {
         refuseLogin(client, meta, 'missing-credentials')
         return done(refusal(4, 'username and password required'), false)
@@ -157,7 +179,20 @@ export function createRiderPolicy(deps: PolicyDeps) {
         refuseLogin(client, meta, 'username-mismatch', { username: username.slice(0, 64) })
         return done(refusal(5, 'token belongs to another rider'), false)
       }
-      const keepalive = meta?.keepalive ?? 0
+      if (id.length > limits.maxClientIdLength || !CLIENT_ID.test(id)) {
+        refuseLogin(client, meta, 'bad-client-id', { rider, length: id.length })
+        return done(refusal(2, `client id must be 1..${limits.maxClientIdLength} characters of A-Z a-z 0-9 _ - . : @`), false)
+      }
+      if (meta.will) {
+        refuseLogin(client, meta, 'will-not-allowed', { rider })
+        return done(refusal(5, 'riders may not publish, so a will is not accepted'), false)
+      }
+      const until = penalty.get(rider)
+      if (until !== undefined && until > Date.now()) {
+        refuseLogin(client, meta, 'cut-off', { rider, retryAfterMs: until - Date.now() })
+        return done(refusal(3, 'too many refused operations; try again later'), false)
+      }
+      const keepalive = meta.keepalive ?? 0
       if (keepalive < limits.mqttMinKeepaliveS || keepalive > limits.mqttMaxKeepaliveS) {
         refuseLogin(client, meta, 'keepalive-out-of-bounds', { rider, keepalive })
         return done(refusal(3, `keepalive must be ${limits.mqttMinKeepaliveS}..${limits.mqttMaxKeepaliveS} s`), false)
@@ -166,6 +201,14 @@ export function createRiderPolicy(deps: PolicyDeps) {
       if (binding && binding.rider !== rider) {
         refuseLogin(client, meta, 'client-id-taken', { rider })
         return done(refusal(2, 'client id belongs to another rider'), false)
+      }
+      if (!binding && meta.clean === false) {
+        let kept = 0
+        for (const b of bindings.values()) if (b.rider === rider && b.persistent) kept++
+        if (kept >= limits.maxPersistentSessionsPerRider) {
+          refuseLogin(client, meta, 'too-many-sessions', { rider, limit: limits.maxPersistentSessionsPerRider })
+          return done(refusal(3, `at most ${limits.maxPersistentSessionsPerRider} persistent sessions per rider`), false)
+        }
       }
       const previous = deps.clientById(id)
       const mine = perRider.get(rider)
@@ -182,20 +225,17 @@ export function createRiderPolicy(deps: PolicyDeps) {
       // Bound now, before the CONNACK, so a second rider racing for the same id is refused.
       const b = binding ?? { rider, connections: 0, persistent: false }
       b.connections++
-      if (meta?.clean === false) b.persistent = true
+      if (meta.clean === false) b.persistent = true
       bindings.set(id, b)
-      if (meta) {
-        meta.rider = rider
-        const ms = result.expiresAt - Date.now()
-        meta.expiry = setTimeout(
-          () => {
-            meta.reason = 'token-expired'
-            client.close()
-          },
-          Math.min(Math.max(ms, 0), 2 ** 31 - 1),
-        )
-        meta.expiry.unref()
-      }
+      meta.rider = rider
+      meta.expiry = setTimeout(
+        () => {
+          meta.reason = 'token-expired'
+          client.close()
+        },
+        Math.min(Math.max(result.expiresAt - Date.now(), 0), 2 ** 31 - 1),
+      )
+      meta.expiry.unref()
       let set = perRider.get(rider)
       if (!set) perRider.set(rider, (set = new Set()))
       set.add(client)
@@ -203,15 +243,25 @@ export function createRiderPolicy(deps: PolicyDeps) {
     },
 
     authorizeSubscribe(client: Client | null, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void): void {
-      const rider = client ? metas.get(client)?.rider : undefined
+      const meta = client ? metas.get(client) : undefined
+      const rider = meta?.rider
       const topic = sub.topic
-      if (!client || !rider) return done(null, null)
+      // No query for a connection already cut off: its remaining filters are refused as they come.
+      if (!client || !meta || !rider || meta.reason) return done(null, null)
+      if (!meta.subs.has(topic) && meta.subs.size >= limits.maxSubscriptionsPerConnection) {
+        strike(client, 'acl.subscribe.refused', { clientId: client.id, rider, topic: topic.slice(0, 200), reason: 'too-many-subscriptions' })
+        return done(null, null)
+      }
       const own = `riders/${rider}/`
+      const grant = (): void => {
+        meta.subs.add(topic)
+        done(null, sub)
+      }
       // The rider's own namespace (a rider id has no wildcard characters, so the prefix confines any filter after it).
-      if (topic.startsWith(own) && topic.length > own.length) return done(null, sub)
+      if (topic.startsWith(own) && topic.length > own.length) return grant()
       deps.bikes.canWatch(rider, topic).then(
         (ok) => {
-          if (ok) return done(null, sub)
+          if (ok) return grant()
           strike(client, 'acl.subscribe.refused', { clientId: client.id, rider, topic: topic.slice(0, 200) })
           done(null, null)
         },
@@ -223,18 +273,18 @@ export function createRiderPolicy(deps: PolicyDeps) {
     },
 
     authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
-      if (!client) return done(null) // the backend's own publish
+      // No client: the backend's own publish (riders' wills, the other client-less publish, are refused at CONNECT).
+      if (!client) return done(null)
       const rider = metas.get(client)?.rider
-      const own = rider ? `riders/${rider}/` : undefined
-      if (own && packet.topic.startsWith(own) && packet.topic.length > own.length && !packet.retain) return done(null)
       strike(client, 'acl.publish.refused', { clientId: client.id, rider, topic: packet.topic.slice(0, 200), retain: packet.retain })
-      done(new Error(packet.retain ? 'retained messages are not accepted' : `publish to ${packet.topic.slice(0, 200)} not allowed`))
+      done(new Error('riders may not publish'))
     },
 
     authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
       if (packet.topic.startsWith('$SYS')) return packet
       const rider = metas.get(client)?.rider
-      let forWhom = eventRider.get(packet)
+      const key = packet.payload as object
+      let forWhom = eventRider.get(key)
       if (forWhom === undefined) {
         forWhom = null
         if (parseBikeTopic(packet.topic)) {
@@ -246,7 +296,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
           }
         } else if (packet.topic.startsWith('riders/')) forWhom = packet.topic.split('/')[1] ?? null
         else forWhom = '*'
-        eventRider.set(packet, forWhom)
+        eventRider.set(key, forWhom)
       }
       if (forWhom !== '*' && (rider === undefined || forWhom !== rider)) return null
       metrics.countOut()
@@ -262,6 +312,15 @@ export function createRiderPolicy(deps: PolicyDeps) {
       if (rider) lastLoss.delete(rider)
       logger.info('mqtt.connect', { clientId: client.id, rider, address: meta?.address })
     },
+
+    /** The client unsubscribed: the filters no longer count against its bound. */
+    unsubscribed(client: Client, topics: string[]): void {
+      const meta = metas.get(client)
+      for (const t of topics) meta?.subs.delete(t)
+    },
+
+    /** The rider of a connection (undefined before login). */
+    riderOf: (client: Client): string | undefined => metas.get(client)?.rider,
 
     failed(client: Client, reason: string): void {
       const meta = metas.get(client)

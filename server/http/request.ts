@@ -27,15 +27,28 @@ export const remoteAddress = (req: IncomingMessage): string => req.socket?.remot
  * bounds how long the body may trickle. Throws ApiError 400 / 413 / 415.
  */
 export async function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) throw new ApiError(413, 'BODY_TOO_LARGE', `body larger than ${limit} bytes`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > limit) throw new ApiError(413, 'BODY_TOO_LARGE', `body larger than ${limit} bytes`)
-    chunks.push(chunk as Buffer)
+  // Too large: the rest is read and dropped (not buffered), so the client gets its 413 instead of a reset; the
+  // answer closes the connection.
+  const tooLarge = (): ApiError => {
+    req.resume()
+    return new ApiError(413, 'BODY_TOO_LARGE', `body larger than ${limit} bytes`, undefined, { connection: 'close' })
   }
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge()
+  const chunks: Buffer[] = []
+  const size = await new Promise<number>((resolve, reject) => {
+    let total = 0
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length
+      if (total <= limit) return void chunks.push(chunk)
+      req.off('data', onData)
+      reject(tooLarge())
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(total))
+    req.once('error', reject)
+    req.once('close', () => reject(Object.assign(new Error('request aborted'), { code: 'ECONNRESET' })))
+  })
   if (size === 0) return {}
   const type = String(req.headers['content-type'] ?? '')
   if (type && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected a JSON body')

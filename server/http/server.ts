@@ -47,6 +47,12 @@ export function rejectSocket(socket: Duplex, status: number, code: string, messa
   setTimeout(() => socket.destroy(), 1000).unref()
 }
 
+/** Errors that mean a dependency (the database) is down or busy, not a bug: answered 503. */
+export function isUnavailable(err: unknown): boolean {
+  const code = String((err as { code?: unknown })?.code ?? '')
+  return /^(ECONNREFUSED|ETIMEDOUT|57P0[1-3]|53300|SQLITE_BUSY|SQLITE_LOCKED|SQLITE_CANTOPEN|SQLITE_IOERR.*)$/.test(code) || /^08/.test(code)
+}
+
 export function createHttpServer(deps: HttpServerDeps): http.Server & { closeAll(): void } {
   const { limits, logger } = deps
   const sockets = new Set<net.Socket>()
@@ -90,6 +96,13 @@ export function createHttpServer(deps: HttpServerDeps): http.Server & { closeAll
         if (err instanceof ApiError) return sendError(res, err)
         // The client hung up (or was timed out) mid-request: nobody to answer, and not a server error.
         if (req.destroyed || (err as NodeJS.ErrnoException)?.code === 'ECONNRESET') return void res.destroy()
+        if (isUnavailable(err)) {
+          deps.noisy.warn('http.unavailable', { path: target.pathname.slice(0, 200), error: err })
+          return sendError(
+            res,
+            new ApiError(503, 'UNAVAILABLE', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }),
+          )
+        }
         logger.error('http.error', { method: req.method, path: target.pathname.slice(0, 200), error: err, stack: (err as Error)?.stack })
         sendJson(res, 500, { error: { code: 'INTERNAL', status: 500, message: 'internal error' } })
       })

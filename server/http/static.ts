@@ -2,6 +2,7 @@
 import fs from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import path from 'node:path'
+import { pipeline } from 'node:stream/promises'
 import type { Target } from './request'
 import { ApiError } from './respond'
 
@@ -66,13 +67,6 @@ export async function serveStatic(root: string, req: IncomingMessage, res: Serve
     'x-content-type-options': 'nosniff',
   })
   if (req.method === 'HEAD') return void res.end()
-  await new Promise<void>((resolve) => {
-    const stream = fs.createReadStream(file)
-    stream.on('error', () => {
-      res.destroy()
-      resolve()
-    })
-    stream.on('end', resolve)
-    stream.pipe(res)
-  })
+  // pipeline closes the file when the client goes away mid-download (a bare pipe would keep its descriptor open).
+  await pipeline(fs.createReadStream(file), res).catch(() => res.destroy())
 }

@@ -2,8 +2,9 @@
  * The demo in a real browser: Debian's Chromium, driven by playwright-core, against the H5 build served by the demo
  * backend. Log in with the rider's password (a wrong one first: the page says so), unlock, see "unlocked", ride,
  * restart the backend mid-ride (a new process's worth: closed, then started again on the same port and data
- * directory) and watch the indicator go to reconnecting and back, lock, see the summary. Screenshots of each step go
- * to tests/.artifacts/ (git-ignored).
+ * directory) and watch the indicator go to reconnecting and back, lock, see the summary. A ride the rider already
+ * holds opens instead of a "bike busy": on this bike the page goes to the ride, on another bike it names that bike and
+ * its button opens that ride. Screenshots of each step go to tests/.artifacts/ (git-ignored).
  */
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -54,6 +55,47 @@ beforeAll(async () => {
   })
   page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
 }, 120_000)
+
+/** A call to the backend's API from outside the page (another device of the rider): status and JSON body. */
+async function apiCall(base: Backend, method: string, path: string, token?: string, body?: unknown) {
+  const res = await fetch(base.url + path, {
+    method,
+    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...(token && { authorization: `Bearer ${token}` }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  })
+  // Every answer of the API is JSON; each caller reads the fields it expects.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return { status: res.status, body: (await res.json()) as Record<string, any> }
+}
+
+/** Starts `rider`'s ride on `bike` through the HTTP API (login, reserve, unlock) and waits until it is under way. */
+async function rideThroughApi(base: Backend, rider: string, bike: string): Promise<void> {
+  const { body: pair } = await apiCall(base, 'POST', '/api/login', undefined, { rider, password: DEMO_PASSWORD })
+  const token = pair.token as string
+  expect((await apiCall(base, 'POST', `/api/bikes/${bike}/reserve`, token, {})).status).toBe(200)
+  expect((await apiCall(base, 'POST', `/api/bikes/${bike}/unlock`, token, {})).status).toBe(202)
+  await expect
+    .poll(async () => (await apiCall(base, 'GET', '/api/rides/active', token)).body.rides, { timeout: 10_000, interval: 50 })
+    .toEqual([expect.objectContaining({ bike, status: 'riding' })])
+}
+
+/** A backend of one test on its own data directory, closed in afterAll. */
+async function ownBackend(env: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), 'longlink-e2e-'))): Promise<Backend> {
+  const started = await startBackend({ env: { PORT: '0', UNLOCK_DELAY_MS: '300', ...env }, config: { dataDir, demoPassword: DEMO_PASSWORD } })
+  others.push(started)
+  return started
+}
+
+/** Fills the unlock form of `base`'s page and presses unlock. */
+async function unlockOnPage(base: Backend, rider: string, bike: string): Promise<void> {
+  await page.goto(base.url)
+  await page.locator('[data-test="unlock"]').waitFor({ timeout: 15_000 })
+  await page.locator('[data-test="rider"] input').fill(rider)
+  await page.locator('[data-test="bike"] input').fill(bike)
+  await page.locator('[data-test="password"] input').fill(DEMO_PASSWORD)
+  await page.locator('[data-test="unlock"]').click()
+}
 
 afterAll(async () => {
   await browser?.close()
@@ -123,5 +165,48 @@ describe('H5 demo in Chromium', () => {
     await page.locator('[data-test="lock"]').click()
     await page.locator('[data-test="summary"]').waitFor({ timeout: 10_000 })
     expect(await page.locator('[data-test="summary"]').innerText()).toContain('B43')
+  }, 60_000)
+
+  it('opens the ride the rider already rides on the bike, and leaves its topic once the summary is in', async () => {
+    let riding = await ownBackend()
+    await rideThroughApi(riding, 'rider3', 'B44')
+    // Reserve answers BIKE_BUSY (the rider's own bike is riding): the page goes to the ride, not to an error.
+    await unlockOnPage(riding, 'rider3', 'B44')
+    const indicator = page.locator('[data-test="indicator"]')
+    await indicator.waitFor({ timeout: 15_000 })
+    expect(await page.locator('[data-test="error"]').count()).toBe(0)
+    await expect.poll(() => indicator.innerText(), { timeout: 10_000 }).toContain('Online')
+    expect(await page.locator('[data-test="ride-title"]').innerText()).toContain('B44')
+    await shot('6-ride-already-under-way')
+    await page.locator('[data-test="lock"]').click()
+    await page.locator('[data-test="summary"]').waitFor({ timeout: 10_000 })
+    expect(await page.locator('[data-test="summary"]').innerText()).toContain('B44')
+    // The backend restarts after the ride: the page's client comes back without subscribing to B44's topic again (the
+    // rider no longer holds it), so the new backend refuses nothing.
+    const { port, config } = riding
+    await riding.close()
+    await expect.poll(() => indicator.innerText(), { timeout: 5_000, interval: 20 }).not.toContain('Online')
+    riding = await ownBackend({ PORT: String(port) }, config.dataDir)
+    await expect.poll(() => indicator.innerText(), { timeout: 15_000 }).toContain('Online')
+    expect(riding.stats().totals.refusals).toBe(0)
+  }, 60_000)
+
+  it('names the other bike the rider rides, and its button opens that ride', async () => {
+    const riding = await ownBackend()
+    await rideThroughApi(riding, 'rider4', 'B45')
+    await unlockOnPage(riding, 'rider4', 'B46')
+    const error = page.locator('[data-test="error"]')
+    await error.waitFor({ timeout: 15_000 })
+    expect(await error.innerText()).toContain('你正在骑行车辆 B45')
+    expect(await error.innerText()).toContain('You already ride bike B45')
+    const open = page.locator('[data-test="open-ride"]')
+    expect(await open.innerText()).toContain('Open the ride on B45')
+    await shot('7-riding-another-bike')
+    await open.click()
+    const indicator = page.locator('[data-test="indicator"]')
+    await indicator.waitFor({ timeout: 15_000 })
+    await expect.poll(() => indicator.innerText(), { timeout: 10_000 }).toContain('Online')
+    expect(await page.locator('[data-test="ride-title"]').innerText()).toContain('B45')
+    await shot('8-other-ride-opened')
   }, 60_000)
 })

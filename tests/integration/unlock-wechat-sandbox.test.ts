@@ -3,8 +3,10 @@
  * (every file wrapped as WeChat wraps it, no window/self/navigator/Buffer/process) against the demo backend: its
  * HTTP calls go through `wx.request`, its MQTT client through `wx.connectSocket`, both on real sockets. It logs in
  * with a demo rider's password (or a WeChat login code, when the backend takes one), and keeps its session through
- * token expiry: the broker closes the link when the token expires and the client comes back with a fresh one. Then
- * the same flow against Debian's mosquitto as an external broker (`BROKER_URL`).
+ * token expiry: the broker closes the link when the token expires and the client comes back with a fresh one. A ride
+ * the rider already holds is no dead end: under way on this bike it opens, still unlocking it goes on, on another
+ * bike it is named and opens on request. Then the same flow against Debian's mosquitto as an external broker
+ * (`BROKER_URL`).
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -97,11 +99,52 @@ interface Credential {
   wechat?: boolean
 }
 
-type UnlockFlow = (
-  credential: Credential,
-  bike: string,
-  onStep: (step: string) => void,
-) => Promise<{ session: { rider: string }; message: { json(): unknown }; mqttUrl: string }>
+interface UnlockResult {
+  session: { rider: string }
+  bike: string
+  startedAt: number
+  message?: { json(): unknown }
+  mqttUrl: string
+}
+
+type UnlockFlow = (credential: Credential, bike: string, onStep: (step: string) => void) => Promise<UnlockResult>
+
+/** The flow's other entry: opens a ride the session's rider holds on `bike`. */
+type ResumeRide = (session: unknown, bike: string, onStep: (step: string) => void) => Promise<UnlockResult>
+
+/** A call to the backend's API from outside the app (another device of the rider): status and JSON body. */
+async function apiCall(backend: Backend, method: string, path: string, token?: string, body?: unknown) {
+  const res = await fetch(backend.url + path, {
+    method,
+    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...(token && { authorization: `Bearer ${token}` }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  })
+  // Every answer of the API is JSON; each caller reads the fields it expects.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return { status: res.status, body: (await res.json()) as Record<string, any> }
+}
+
+/**
+ * Starts `rider`'s ride on `bike` through the HTTP API (login, reserve, unlock) and, unless `wait` is false, waits
+ * until it is under way. Returns the rider's token and the ride as `GET /api/rides/active` shows it.
+ */
+async function rideThroughApi(backend: Backend, rider: string, bike: string, { wait = true } = {}) {
+  const { body: pair } = await apiCall(backend, 'POST', '/api/login', undefined, { rider, password: DEMO_PASSWORD })
+  const token = pair.token as string
+  expect((await apiCall(backend, 'POST', `/api/bikes/${bike}/reserve`, token, {})).status).toBe(200)
+  expect((await apiCall(backend, 'POST', `/api/bikes/${bike}/unlock`, token, {})).status).toBe(202)
+  const started = Date.now()
+  for (;;) {
+    const { rides } = (await apiCall(backend, 'GET', '/api/rides/active', token)).body as {
+      rides: { bike: string; status: string; startedAt?: number }[]
+    }
+    const ride = rides.find((r) => r.bike === bike)
+    if (!wait || ride?.status === 'riding') return { token, ride: ride! }
+    if (Date.now() - started > 10_000) throw new Error(`the ride on ${bike} did not start: ${JSON.stringify(rides)}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
 
 /**
  * The mp-weixin build loaded in a fresh sandbox pointed at `backend` (`storage` holds where it points); `wechatCode`
@@ -178,7 +221,7 @@ describe('unlock flow of the mp-weixin build in the WeChat-shaped sandbox', () =
     const { steps, result, sim } = await runFlowInSandbox(backend, { rider: 'rider3', password: DEMO_PASSWORD }, 'B7')
     expect(steps).toEqual(['login', 'connecting', 'subscribed', 'requested', 'unlocked'])
     expect(result.session.rider).toBe('rider3')
-    expect(result.message.json()).toMatchObject({ bike: 'B7', rider: 'rider3' })
+    expect(result.message?.json()).toMatchObject({ bike: 'B7', rider: 'rider3' })
     // The flow ends its client: no socket left open.
     expect(sim.openTasks()).toBe(0)
   }, 30_000)
@@ -201,13 +244,13 @@ describe('unlock flow of the mp-weixin build in the WeChat-shaped sandbox', () =
     const byCode = await runFlowInSandbox(withCodes, { rider: 'rider3', password: 'not-the-password', wechat: true }, 'B11', {
       wechatCode: 'dev:wxrider',
     })
-    expect(byCode.result.message.json()).toMatchObject({ bike: 'B11', rider: 'wxrider' })
+    expect(byCode.result.message?.json()).toMatchObject({ bike: 'B11', rider: 'wxrider' })
     // Without WeChat login the code is answered FORBIDDEN and the flow falls back to the password form.
     const withoutCodes = await demoBackend({ WECHAT_DEV_LOGIN: '0' })
     const byPassword = await runFlowInSandbox(withoutCodes, { rider: 'rider2', password: DEMO_PASSWORD, wechat: true }, 'B12', {
       wechatCode: 'dev:wxrider',
     })
-    expect(byPassword.result.message.json()).toMatchObject({ bike: 'B12', rider: 'rider2' })
+    expect(byPassword.result.message?.json()).toMatchObject({ bike: 'B12', rider: 'rider2' })
   }, 30_000)
 
   it('keeps the rider logged in through token expiry: the broker drops the link, the auth hook brings a fresh token', async () => {
@@ -265,6 +308,55 @@ describe('unlock flow of the mp-weixin build in the WeChat-shaped sandbox', () =
     await expect(api.reserve(session, 'B15')).rejects.toMatchObject({ code: 'SESSION_EXPIRED' })
   }, 30_000)
 
+  it('opens the ride already under way on the bike (reserve answers BIKE_BUSY) instead of an error', async () => {
+    const backend = await demoBackend()
+    const { token, ride } = await rideThroughApi(backend, 'rider2', 'B30')
+    expect((await apiCall(backend, 'POST', '/api/bikes/B30/reserve', token, {})).body.error).toMatchObject({ code: 'BIKE_BUSY' })
+    const { steps, result, sim } = await runFlowInSandbox(backend, { rider: 'rider2', password: DEMO_PASSWORD }, 'B30')
+    expect(steps).toEqual(['login', 'unlocked'])
+    expect(result).toMatchObject({ bike: 'B30', startedAt: ride.startedAt, mqttUrl: backend.mqttUrl })
+    expect(result.session.rider).toBe('rider2')
+    // Nothing to wait for: no socket was opened.
+    expect(sim.openTasks()).toBe(0)
+  }, 30_000)
+
+  it('goes on with an unlock still under way on the bike: subscribes, asks again, hears "unlocked"', async () => {
+    const backend = await demoBackend({ UNLOCK_DELAY_MS: '2500' })
+    await rideThroughApi(backend, 'rider3', 'B32', { wait: false })
+    const { steps, result, sim } = await runFlowInSandbox(backend, { rider: 'rider3', password: DEMO_PASSWORD }, 'B32')
+    expect(steps).toEqual(['login', 'connecting', 'subscribed', 'requested', 'unlocked'])
+    expect(result.message?.json()).toMatchObject({ bike: 'B32', rider: 'rider3', time: result.startedAt })
+    expect(sim.openTasks()).toBe(0)
+  }, 30_000)
+
+  it('names the other bike the rider rides (RIDER_BUSY), and opens that ride on request', async () => {
+    const backend = await demoBackend()
+    const { token, ride } = await rideThroughApi(backend, 'rider4', 'B31')
+    expect((await apiCall(backend, 'POST', '/api/bikes/B33/reserve', token, {})).body.error).toMatchObject({ code: 'RIDER_BUSY', bike: 'B31' })
+    const { sim, sandbox } = miniProgram(backend)
+    const { runUnlockFlow, resumeRide } = sandbox.require('src/unlock-flow.js') as { runUnlockFlow: UnlockFlow; resumeRide: ResumeRide }
+    const { describeError } = sandbox.require('src/messages.js') as { describeError(error: unknown): { title: string; detail: string } }
+    const steps: string[] = []
+    const error = (await runUnlockFlow({ rider: 'rider4', password: DEMO_PASSWORD }, 'B33', (step) => steps.push(step)).catch((e: unknown) => e)) as {
+      code?: string
+      details?: unknown
+      session?: unknown
+    }
+    expect(error).toMatchObject({ code: 'RIDING_ELSEWHERE', details: { bike: 'B31', status: 'riding' } })
+    expect(steps).toEqual(['login'])
+    const { title, detail } = describeError(error)
+    expect(title).toContain('你正在骑行车辆 B31')
+    expect(title).toContain('You already ride bike B31')
+    expect(detail).toContain('open that ride')
+    // The button: the ride on B31 opens with the session the flow logged in with.
+    const opened: string[] = []
+    const result = await resumeRide(error.session, 'B31', (step) => opened.push(step))
+    expect(opened).toEqual(['unlocked'])
+    expect(result).toMatchObject({ bike: 'B31', startedAt: ride.startedAt })
+    expect(result.session).toBe(error.session)
+    expect(sim.openTasks()).toBe(0)
+  }, 30_000)
+
   it('runs to "unlocked" with an external mosquitto through BROKER_URL', async () => {
     const mosquitto: MosquittoBroker = await startMosquitto()
     cleanups.push(() => mosquitto.close())
@@ -272,6 +364,6 @@ describe('unlock flow of the mp-weixin build in the WeChat-shaped sandbox', () =
     const { steps, result } = await runFlowInSandbox(backend, { rider: 'rider4', password: DEMO_PASSWORD }, 'B8')
     expect(result.mqttUrl).toBe(mosquitto.url)
     expect(steps.at(-1)).toBe('unlocked')
-    expect(result.message.json()).toMatchObject({ bike: 'B8', rider: 'rider4' })
+    expect(result.message?.json()).toMatchObject({ bike: 'B8', rider: 'rider4' })
   }, 30_000)
 })

@@ -1003,3 +1003,70 @@ describe('12. connection limits', () => {
     await expectHealthy(b)
   })
 })
+
+describe('13. broker bounds', () => {
+  const raw = (rider: string, token: string, extra: IClientOptions = {}): Promise<{ code: number | undefined; client: MqttJsClient }> =>
+    new Promise((resolve) => {
+      const client = mqtt.connect(main.mqttUrl, {
+        username: rider,
+        password: token,
+        reconnectPeriod: 0,
+        keepalive: 30,
+        connectTimeout: 3000,
+        ...extra,
+      })
+      jsClients.add(client)
+      client.once('connect', () => resolve({ code: 0, client }))
+      client.once('error', (err: Error & { code?: number }) => resolve({ code: err.code, client }))
+      client.once('close', () => resolve({ code: undefined, client }))
+    })
+
+  it('a rider publishing anywhere is cut off; a will, a long or odd client id are refused at CONNECT', async () => {
+    const token = await login(main.url, 'bounds_pub')
+    const { code, client } = await raw('bounds_pub', token)
+    expect(code).toBe(0)
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
+    client.publish('riders/bounds_pub/note', 'x', { qos: 0 })
+    await closed
+    expect(logged(main, 'acl.publish.refused', { rider: 'bounds_pub' }).length).toBeGreaterThanOrEqual(1)
+    expect(
+      (await raw('bounds_pub', token, { will: { topic: 'riders/bounds_pub/gone', payload: Buffer.from('x'), qos: 0, retain: false } })).code,
+    ).toBe(5)
+    expect((await raw('bounds_pub', token, { clientId: 'x'.repeat(65) })).code).toBe(2)
+    expect((await raw('bounds_pub', token, { clientId: 'has space' })).code).toBe(2)
+    expect((await raw('bounds_pub', token, { clientId: 'ok_id-1.2:3@4' })).code).toBe(0)
+  })
+
+  it('at most 2 persistent sessions per rider, 50 subscriptions per connection', async () => {
+    const token = await login(main.url, 'bounds_sess')
+    for (const id of ['sess-1', 'sess-2']) {
+      const { code, client } = await raw('bounds_sess', token, { clientId: id, clean: false })
+      expect(code).toBe(0)
+      await client.endAsync()
+    }
+    expect((await raw('bounds_sess', token, { clientId: 'sess-3', clean: false })).code).toBe(3)
+    // An existing session's id comes back fine.
+    const again = await raw('bounds_sess', token, { clientId: 'sess-1', clean: false })
+    expect(again.code).toBe(0)
+    await again.client.endAsync()
+
+    const { client } = await raw('bounds_sess', token)
+    const filters = Array.from({ length: 51 }, (_, i) => `riders/bounds_sess/f${i}`)
+    const granted = await client.subscribeAsync(filters).then(
+      (g) => g.map((x) => x.qos),
+      (err: { packet?: { granted?: number[] } }) => err.packet?.granted ?? [],
+    )
+    expect(granted.filter((q) => q === 128)).toHaveLength(1)
+    expect(granted.filter((q) => q !== 128)).toHaveLength(50)
+  })
+
+  it('a rider cut off for its refusals is refused (CONNACK 3) for the refusal window', async () => {
+    const token = await login(main.url, 'bounds_cut')
+    const { client } = await raw('bounds_cut', token)
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
+    await client.subscribeAsync(Array.from({ length: 25 }, (_, i) => `mobike/unlocked/nope${i}`)).catch(() => {})
+    await closed
+    expect((await raw('bounds_cut', token)).code).toBe(3)
+    expect(logged(main, 'mqtt.refused', { rider: 'bounds_cut', reason: 'cut-off' }).length).toBeGreaterThanOrEqual(1)
+  })
+})

@@ -206,6 +206,35 @@ async function rideFlow(base: string, mqttUrl: string, rider: string, bike: stri
   return { client: c, token }
 }
 
+describe('a ride whose announcement was missed', () => {
+  it('unlock again is idempotent for the holder, and subscribing again while riding hears the unlock again', async () => {
+    const token = await login(backend.url, 'missed_r')
+    tokensSeen.add(token)
+    expect((await api(backend.url, 'POST', '/api/bikes/miss1/unlock', { token })).status).toBe(202)
+    for (const deadline = Date.now() + 3000; (await api(backend.url, 'GET', '/api/rides/active', { token })).body.rides[0]?.status !== 'riding';) {
+      if (Date.now() > deadline) throw new Error('the ride did not start')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    // Nobody was listening when it was announced. A retry of the unlock is answered 202 and announced again.
+    const c = mqttClient(backend.mqttUrl, { username: 'missed_r', password: token })
+    await c.connect()
+    const heard: Record<string, unknown>[] = []
+    await c.subscribe('mobike/unlocked/miss1', (m) => heard.push(m.json() as Record<string, unknown>), { qos: 1 })
+    await until(() => heard.length === 1, 3000, 're-announced on subscribe')
+    expect(heard[0]).toMatchObject({ bike: 'miss1', rider: 'missed_r' })
+    expect(await api(backend.url, 'POST', '/api/bikes/miss1/unlock', { token })).toEqual({
+      status: 202,
+      body: { bike: 'miss1', status: 'unlocking' },
+    })
+    await until(() => heard.length === 2, 3000, 're-announced on unlock')
+    expect(heard[1]).toEqual(heard[0])
+    // Another rider asking is still refused.
+    const other = await login(backend.url, 'missed_other')
+    expect((await api(backend.url, 'POST', '/api/bikes/miss1/unlock', { token: other })).body.error.code).toBe('BIKE_BUSY')
+    expect((await api(backend.url, 'POST', '/api/bikes/miss1/lock', { token })).status).toBe(200)
+  })
+})
+
 describe('the bike flow', () => {
   it('login → subscribe unlocked → unlock → unlocked JSON → subscribe locked → lock → summary', async () => {
     await rideFlow(backend.url, backend.mqttUrl, 'flow_rider', 'bike_42')
@@ -231,9 +260,12 @@ describe('admin counters', () => {
       const sub2 = mqttClient(b.mqttUrl, { username: 'adm_b', password: t2 })
       await Promise.all([pub.connect(), sub1.connect(), sub2.connect()])
       await until(() => b.stats().online === 3, 2000, 'online 3')
-      // Riders publish only under riders/<own id>/; nobody else hears those.
+      // Messages in: what the backend publishes (riders publish nothing); one to a rider's own inbox nobody else hears.
       const N = 7
-      for (let i = 0; i < N; i++) await pub.publish(`riders/adm_a/note/${i}`, 'x', { qos: 1 })
+      const inbox: unknown[] = []
+      await pub.subscribe('riders/adm_a/inbox', (m) => inbox.push(m))
+      for (let i = 0; i < N; i++) await b.broker!.bus.publish('riders/adm_a/inbox', { i }, 1)
+      await until(() => inbox.length === N, 2000, 'inbox')
       expect((await api(b.url, 'POST', '/api/bikes/adm1/reserve', { token: t2 })).status).toBe(200)
       const got: unknown[] = []
       await sub1.subscribe('mobike/unlocked/adm1', (m) => got.push(m))
@@ -245,7 +277,7 @@ describe('admin counters', () => {
       await b.broker!.bus.publish('mobike/unlocked/adm1', { bike: 'adm1', rider: 'adm_b', time: Date.now() }, 1)
       await until(() => got.length === 2, 2000, 'two deliveries')
       const s = b.stats()
-      expect(s.totals).toMatchObject({ messagesIn: N + 1, messagesOut: 2 })
+      expect(s.totals).toMatchObject({ messagesIn: N + 1, messagesOut: N + 2 })
       expect(s.totals.refusals).toBeGreaterThanOrEqual(1)
       expect(s.online).toBe(3)
       await sub2.end()

@@ -47,4 +47,16 @@ describe('DATABASE_URL (PostgreSQL)', () => {
     expect((await api(a.url, 'POST', '/api/bikes/pg1/lock', { token })).status).toBe(404)
     expect(await a.store.ridesOf('pg_rider')).toHaveLength(1)
   })
+
+  it('answers 503 UNAVAILABLE (and /healthz 503) while PostgreSQL is down, and keeps running', async () => {
+    const b = await testBackend({ databaseUrl: pg.url })
+    backends.push(b)
+    const token = await login(b.url, 'pg_down')
+    await pg.stop()
+    const down = await api(b.url, 'GET', '/api/rides/active', { token })
+    expect(down).toMatchObject({ status: 503, body: { error: { code: 'UNAVAILABLE' } } })
+    const health = await api(b.url, 'GET', '/healthz')
+    expect(health).toMatchObject({ status: 503, body: { status: 'degraded', database: { kind: 'postgres', ok: false }, broker: { ok: true } } })
+    expect(b.log.entries().some((e) => e.event === 'http.error')).toBe(false)
+  })
 })
