@@ -17,14 +17,14 @@ export const BIKE_ID = /^[A-Za-z0-9_-]{1,32}$/
  * | `UNAUTHORIZED` | 401 | no token, or a token that is malformed, forged or expired (`reason`), or a wrong password |
  * | `FORBIDDEN` | 403 | an origin that is not allowed, an admin route without the admin credential, a login method not enabled here |
  * | `NOT_FOUND` | 404 | no such route or file |
- * | `RIDE_NOT_FOUND` | 404 | lock of a bike the rider is not riding |
+ * | `RIDE_NOT_FOUND` | 404 | lock of a bike the rider is not riding; an assistant summary when the rider has no finished ride (on that bike) |
  * | `METHOD_NOT_ALLOWED` | 405 | the route exists for another method (`allow` header) |
  * | `REQUEST_TIMEOUT` | 408 | the headers or body did not arrive in time |
  * | `BIKE_BUSY` | 409 | the bike is held by another rider, or still unlocking |
  * | `RIDER_BUSY` | 409 | the rider already rides another bike (`bike`) |
  * | `BODY_TOO_LARGE` | 413 | the body is over the limit |
  * | `UNSUPPORTED_MEDIA_TYPE` | 415 | a body that is not JSON |
- * | `RATE_LIMITED` | 429 | too many failed logins from this address (`retryAfterMs`) |
+ * | `RATE_LIMITED` | 429 | too many failed logins from this address (`retryAfterMs`), or too many open event streams from it |
  * | `HEADERS_TOO_LARGE` | 431 | the request line or headers are over the limit |
  * | `INTERNAL` | 500 | a bug; logged with its stack, never shown |
  * | `UNAVAILABLE` | 503 | the database or the broker is not reachable |
@@ -135,6 +135,47 @@ export interface HealthResponse {
 export interface ConfigResponse {
   mqttUrl: string
 }
+
+/**
+ * What each ride event carries: `GET /api/rides/events` sends one SSE frame per event, with `event:` the type, `id:`
+ * the event's id (ids grow with every event and survive restarts; send the last one back as `Last-Event-ID` to
+ * resume) and `data:` the JSON of the payload below.
+ */
+export interface RideEventData {
+  /** A reservation was made or renewed. */
+  reserved: ReserveResponse & { rider: string }
+  /** The unlock was asked for; the lock is opening. */
+  unlocking: UnlockResponse & { rider: string }
+  /** The lock opened: the ride started (the same message as on {@link unlockedTopic}). */
+  riding: UnlockedMessage
+  /** The bike was locked: the ride's summary with its fare (the same as the lock's answer and {@link lockedTopic}). */
+  locked: RideSummary
+}
+
+export type RideEventType = keyof RideEventData
+
+/** Every ride event type, in the order a ride goes through them. */
+export const RIDE_EVENT_TYPES: readonly RideEventType[] = ['reserved', 'unlocking', 'riding', 'locked']
+
+/** One ride event as a client sees it once the frame is parsed. */
+export type RideEvent = { [K in RideEventType]: { id: number; type: K; data: RideEventData[K] } }[RideEventType]
+
+/**
+ * `GET /api/rides/events?maxStreamMs=`: how long one stream lasts before the server ends it (ms) and the client
+ * resumes, kept under the 60 s a mini-program allows one request.
+ */
+export const RIDE_EVENTS_STREAM_MS = { default: 50_000, min: 1_000, max: 55_000 } as const
+
+/** `POST /api/assistant/summary`: the ride to summarise: the latest finished one, on `bike` when given. */
+export interface AssistantSummaryRequest {
+  bike?: string
+}
+
+/**
+ * The SSE events of `POST /api/assistant/summary`: `token` (id = the token's index from 0, data = its text), then
+ * `done` (no id; data = the whole text). With `Last-Event-ID: k` the stream goes on from token k + 1.
+ */
+export type AssistantEventType = 'token' | 'done'
 
 /** The topic the app subscribes to before it asks for the unlock. */
 export const unlockedTopic = (bike: string): string => `mobike/unlocked/${bike}`

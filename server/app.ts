@@ -1,7 +1,8 @@
 /**
- * Wires the backend together on one HTTP server: `/api/*` the bike API (route table over the domain), `/mqtt` the
- * embedded broker (WebSocket), `/admin*` the admin page and its live feed, `/healthz`, and `/` the H5 build.
- * Everything that must survive a restart lives in the store (SQLite file by default, PostgreSQL with `DATABASE_URL`).
+ * Wires the backend together on one HTTP server: `/api/*` the bike API (route table over the domain, event streams
+ * included), `/mqtt` the embedded broker (WebSocket), `/admin*` the admin page and its live feed, `/healthz`, and `/`
+ * the H5 build. Everything that must survive a restart lives in the store (SQLite file by default, PostgreSQL with
+ * `DATABASE_URL`).
  */
 import { createHmac } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
@@ -14,7 +15,7 @@ import { createMetrics, type Metrics } from './admin/metrics'
 import { createBikeService, type BikeService } from './bikes'
 import { createEmbeddedBroker, type Bus, type EmbeddedBroker } from './broker/embedded'
 import { connectExternalBus, publicBrokerUrl } from './bus'
-import { loadConfig, type BackendConfig } from './config'
+import { loadConfig, loadSseSettings, type BackendConfig, type SseSettings } from './config'
 import { createOriginPolicy, WECHAT_ORIGIN, type OriginPolicy } from './http/origins'
 import { remoteAddress, type Target } from './http/request'
 import { ApiError, sendJson } from './http/respond'
@@ -23,6 +24,7 @@ import { createHttpServer, rejectSocket } from './http/server'
 import { serveStatic } from './http/static'
 import { createLockSimulator } from './lock-sim'
 import { createLogger, createLogLimiter, createLogRing, type Logger } from './log'
+import { createStreamRegistry } from './longlink/sse'
 import { openStore } from './store/open'
 import type { Store } from './store/types'
 import { createTokenService, type TokenService } from './tokens'
@@ -31,6 +33,8 @@ import { createDevVerifier, createJscode2sessionVerifier, type WechatVerifier } 
 export interface BackendOptions {
   /** Overrides on top of the environment (e.g. `{ port: 0, unlockDelayMs: 50, dataDir }`). */
   config?: Partial<BackendConfig>
+  /** Overrides of the event stream settings on top of the environment. */
+  sse?: Partial<SseSettings>
   /** Environment to read (default `process.env`). */
   env?: Record<string, string | undefined>
   logger?: Logger
@@ -77,6 +81,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
   // Whatever was opened before a failure is closed again, so a failed start leaves no socket, timer or file open.
   const opened: (() => unknown)[] = [() => store.close(), () => noisy.close()]
   try {
+    const sse = loadSseSettings(options.env ?? process.env, limits, store.kind, options.sse)
     const metrics: Metrics = createMetrics()
     const tokens = createTokenService(config.tokenSecret)
     const wechat: WechatVerifier[] = []
@@ -175,15 +180,20 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       }
     }
 
+    const streams = createStreamRegistry({ perAddress: sse.streamsPerAddress })
+    opened.push(() => streams.closeAll())
     const router = createRouter(
       bikeRoutes({
         bikes,
         accounts,
         tokens,
-        logger,
+        // Its warnings (refused streams) are what a client can cause at will.
+        logger: bounded,
         maxBodyBytes: limits.httpMaxBodyBytes,
         mqttUrl: mqttUrlFor,
         refused: () => metrics.countRefusal(),
+        streams,
+        sse,
       }),
       { tokens, logger: bounded, maxBodyBytes: limits.httpMaxBodyBytes, refused: () => metrics.countRefusal() },
     )
@@ -227,7 +237,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       upgrade,
       async handle(req, res, target) {
         const answer = await router(req, target)
-        if (answer) return sendJson(res, answer.status, answer.body)
+        if (answer) return 'stream' in answer ? answer.stream(res) : sendJson(res, answer.status, answer.body)
         if (target.pathname === '/healthz') {
           if (req.method !== 'GET' && req.method !== 'HEAD')
             throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'use GET', undefined, { allow: 'GET, HEAD' })
@@ -281,6 +291,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
         closed = true
         bikes.close()
         admin.close()
+        // Streams end before the store closes: a stream reading the store at that moment must find it still open.
+        streams.closeAll()
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
         if (broker) await broker.close()
         else await external?.close()

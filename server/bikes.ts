@@ -8,6 +8,10 @@
  * progress or a ride. `mobike/locked/<id>` needs an unlock in progress or a ride. A bike is held by at most one rider
  * and a rider holds at most one bike. The broker also checks each delivery against the event's own rider, so a
  * subscription that outlives its hold hears nothing of the next rider.
+ *
+ * **Ride events.** Every change of a rider's hold (`reserved`, `unlocking`, `riding`, `locked`) is also kept in the
+ * store as a ride event, then announced in this process ({@link BikeService.onRideEvent}): a rider's event stream
+ * reads the store after the last id it sent, and the announcement only tells it when to read again.
  */
 import {
   BIKE_ID,
@@ -16,6 +20,8 @@ import {
   type ApiErrorCode,
   type HoldStatus,
   type ReserveResponse,
+  type RideEventData,
+  type RideEventType,
   type RideSummary,
   type RideView,
   type UnlockedMessage,
@@ -23,7 +29,7 @@ import {
 } from './api-contract'
 import type { LockSimulator } from './lock-sim'
 import type { Logger } from './log'
-import type { ClaimResult, HoldRecord, Store } from './store/types'
+import type { ClaimResult, HoldRecord, RideEventRecord, RideRecord, Store } from './store/types'
 
 /** A refused domain operation, with the API error code that names it. */
 export class BikeError extends Error {
@@ -57,6 +63,12 @@ export interface BikeService {
   reannounce(rider: string, bike: string): void
   /** May `rider` subscribe to `filter`? (`mobike/unlocked|locked/<bike>` of a bike it holds.) */
   canWatch(rider: string, filter: string): Promise<boolean>
+  /** The rider's latest finished ride (on `bike`, when given); RIDE_NOT_FOUND when there is none. */
+  lastRide(rider: string, bike?: string): Promise<RideSummary>
+  /** The rider's ride events after `afterId`, oldest first, at most `limit`. */
+  rideEventsAfter(rider: string, afterId: number, limit: number): Promise<RideEventRecord[]>
+  /** Hears each ride event once it is stored, in this process; returns what stops it. */
+  onRideEvent(listener: (event: RideEventRecord) => void): () => void
   /** Schedules the unlocks a restart interrupted; call once after the events can be delivered. */
   start(): Promise<void>
   onChange(listener: () => void): void
@@ -96,6 +108,15 @@ function refused(result: Extract<ClaimResult, { ok: false }>, bike: string): nev
   throw new BikeError('BIKE_BUSY', result.status === 'reserved' ? `bike ${bike} is in use` : `bike ${bike} is already ${result.status}`)
 }
 
+const summaryOf = (ride: RideRecord): RideSummary => ({
+  bike: ride.bike,
+  rider: ride.rider,
+  startedAt: ride.startedAt,
+  endedAt: ride.endedAt,
+  durationMs: ride.durationMs,
+  fare: ride.fare,
+})
+
 const view = (h: HoldRecord): RideView => ({
   bike: h.bike,
   rider: h.rider,
@@ -108,6 +129,7 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
   const { store, events, locks, logger, config } = deps
   const now = deps.now ?? Date.now
   const listeners: (() => void)[] = []
+  const eventListeners = new Set<(event: RideEventRecord) => void>()
   let rideCount = 0
   let closed = false
   let sweeper: NodeJS.Timeout | undefined
@@ -122,6 +144,29 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     )
   }
 
+  /**
+   * Keeps a ride event, then announces it. Awaited before the action answers, so the rider's next action comes after
+   * it; a failure is logged, not thrown: the change itself is committed, and failing the request would make the
+   * client retry something that already happened.
+   */
+  const record = async <K extends RideEventType>(rider: string, bike: string, type: K, data: RideEventData[K], at: number): Promise<void> => {
+    let id: number
+    try {
+      id = await store.appendRideEvent(rider, bike, type, data, at)
+    } catch (err) {
+      logger.error('ride_event.failed', { rider, bike, type, error: err })
+      return
+    }
+    const event: RideEventRecord = { id, rider, bike, type, data, at }
+    for (const listener of eventListeners) {
+      try {
+        listener(event)
+      } catch (err) {
+        logger.error('ride_event.listener_failed', { type, error: err })
+      }
+    }
+  }
+
   /** The lock opened: the ride starts (once, even if two processes race) and the rider hears it. */
   const opened = async (bike: string, rider: string): Promise<void> => {
     if (closed) return
@@ -129,8 +174,10 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     const hold = await store.completeUnlock(bike, rider, time)
     if (!hold) return
     changed()
+    const message: UnlockedMessage = { bike, rider, time: hold.startedAt ?? time }
+    await record(rider, bike, 'riding', message, message.time)
     try {
-      await events.unlocked({ bike, rider, time: hold.startedAt ?? time })
+      await events.unlocked(message)
       logger.info('bike.unlocked', { rider, bike })
     } catch (err) {
       logger.error('publish.failed', { topic: `mobike/unlocked/${bike}`, error: err })
@@ -151,16 +198,19 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
   return {
     async reserve(rider, bike) {
       checkBike(bike)
-      const expiresAt = now() + config.reserveTtlMs
-      const result = await store.reserve(rider, bike, now(), expiresAt)
+      const at = now()
+      const expiresAt = at + config.reserveTtlMs
+      const result = await store.reserve(rider, bike, at, expiresAt)
       if (!result.ok) refused(result, bike)
       logger.info('bike.reserved', { rider, bike, expiresAt })
+      await record(rider, bike, 'reserved', { bike, rider, status: 'reserved', expiresAt }, at)
       return { bike, status: 'reserved', expiresAt }
     },
 
     async unlock(rider, bike) {
       checkBike(bike)
-      const result = await store.startUnlock(rider, bike, now(), now() + config.unlockDelayMs)
+      const at = now()
+      const result = await store.startUnlock(rider, bike, at, at + config.unlockDelayMs)
       if (!result.ok) {
         // Asking again for an unlock already under way (a retry after a lost answer or message) is not an error.
         const mine = result.reason === 'bike-busy' ? await store.holdOfBike(bike, now()) : undefined
@@ -170,6 +220,8 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
         }
         refused(result, bike)
       }
+      // Recorded before the lock is asked to open, so `unlocking` always precedes `riding` in the rider's events.
+      await record(rider, bike, 'unlocking', { bike, rider, status: 'unlocking' }, at)
       scheduleOpen(result.hold)
       logger.info('bike.unlocking', { rider, bike, delayMs: config.unlockDelayMs })
       changed()
@@ -184,9 +236,10 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
         throw new BikeError('RIDE_NOT_FOUND', `no ride of yours on bike ${bike}`)
       }
       const { ride } = result
-      const summary: RideSummary = { bike, rider, startedAt: ride.startedAt, endedAt: ride.endedAt, durationMs: ride.durationMs, fare: ride.fare }
+      const summary = summaryOf(ride)
       changed()
       logger.info('bike.locked', { rider, bike, durationMs: ride.durationMs, fare: ride.fare })
+      await record(rider, bike, 'locked', summary, ride.endedAt)
       // The fare is recorded; the answer does not wait for the announcement (a broker that is down must not hold it),
       // and carries the same summary.
       events.locked(summary).catch((err: unknown) => logger.error('publish.failed', { topic: lockedTopic(bike), error: err }))
@@ -198,6 +251,20 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     },
 
     activeRideCount: () => rideCount,
+
+    async lastRide(rider, bike) {
+      if (bike !== undefined) checkBike(bike)
+      const ride = await store.lastRide(rider, bike)
+      if (!ride) throw new BikeError('RIDE_NOT_FOUND', bike === undefined ? 'no finished ride of yours' : `no finished ride of yours on bike ${bike}`)
+      return summaryOf(ride)
+    },
+
+    rideEventsAfter: (rider, afterId, limit) => store.rideEventsAfter(rider, afterId, limit),
+
+    onRideEvent(listener) {
+      eventListeners.add(listener)
+      return () => void eventListeners.delete(listener)
+    },
 
     reannounce(rider, bike) {
       if (closed || !BIKE_ID.test(bike)) return

@@ -288,3 +288,65 @@ export function ownAddresses(): string[] {
   for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) out.add(a.address)
   return [...out]
 }
+
+/** Settings of the event streams. */
+export interface StreamSettings {
+  /** Default length of one ride events stream (ms), when the request names none. */
+  maxStreamMs: number
+  heartbeatMs: number
+  /** The `retry:` sent on ride events streams (ms). */
+  retryMs: number
+  /** Open ride events streams per rider; a new one closes the oldest. */
+  streamsPerRider: number
+  /** Pace of the assistant's tokens (ms between two). */
+  assistantTokenMs: number
+  /**
+   * A ride events stream also reads the store this often (ms; 0: never). Events are announced within one process;
+   * backends sharing a PostgreSQL database hear each other's only this way.
+   */
+  pollMs: number
+}
+
+/**
+ * Settings of the event streams (`GET /api/rides/events`, `POST /api/assistant/summary`):
+ *
+ * | env | default | meaning |
+ * |---|---|---|
+ * | `SSE_MAX_STREAM_MS` | `50000` | length of a ride events stream whose request names no `maxStreamMs` (kept within 1000..55000) |
+ * | `SSE_HEARTBEAT_MS` | `15000` | a `: hb` comment this often on every stream (0: none) |
+ * | `SSE_RETRY_MS` | `2000` | the `retry:` of ride events streams: the client's wait before it reconnects |
+ * | `SSE_STREAMS_PER_RIDER` | `3` | open streams per rider and endpoint; a new one closes the rider's oldest |
+ * | `SSE_STREAMS_PER_ADDRESS` | `LIMIT_MAX_CONNECTIONS_PER_ADDRESS` | open streams per remote address; more are refused (429) |
+ * | `SSE_POLL_MS` | `2000` with PostgreSQL, else `0` | a ride events stream also reads the store this often: how it hears the events of other backends on the same database (0: never) |
+ * | `ASSISTANT_TOKEN_MS` | `30` | pace of the assistant's tokens |
+ */
+export interface SseSettings extends StreamSettings {
+  streamsPerAddress: number
+}
+
+/** Reads {@link SseSettings} from `env`; `overrides` win. `database` picks the default of `pollMs`. */
+export function loadSseSettings(
+  env: Record<string, string | undefined>,
+  limits: Limits,
+  database: 'sqlite' | 'postgres',
+  overrides: Partial<SseSettings> = {},
+): SseSettings {
+  const int = (name: string, fallback: number, min: number): number => {
+    const raw = env[name]
+    if (raw === undefined || raw === '') return fallback
+    const n = Number(raw)
+    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`)
+    return n
+  }
+  return {
+    maxStreamMs: int('SSE_MAX_STREAM_MS', 50_000, 1),
+    heartbeatMs: int('SSE_HEARTBEAT_MS', 15_000, 0),
+    retryMs: int('SSE_RETRY_MS', 2_000, 0),
+    streamsPerRider: int('SSE_STREAMS_PER_RIDER', 3, 1),
+    streamsPerAddress: int('SSE_STREAMS_PER_ADDRESS', limits.maxConnectionsPerAddress, 1),
+    assistantTokenMs: int('ASSISTANT_TOKEN_MS', 30, 0),
+    // One SQLite file has one backend; a PostgreSQL database may have several.
+    pollMs: int('SSE_POLL_MS', database === 'postgres' ? 2_000 : 0, 0),
+    ...overrides,
+  }
+}

@@ -86,7 +86,7 @@ export function createHttpServer(deps: HttpServerDeps): http.Server & { closeAll
       if (req.method === 'OPTIONS') {
         res.writeHead(204, {
           'access-control-allow-methods': 'GET, POST, OPTIONS',
-          'access-control-allow-headers': 'authorization, content-type',
+          'access-control-allow-headers': 'authorization, content-type, last-event-id',
           'access-control-max-age': '600',
         })
         return void res.end()

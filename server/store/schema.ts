@@ -67,6 +67,23 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at)`,
     ],
   },
+  {
+    version: 2,
+    name: 'ride events',
+    up: (kind) => [
+      // Append-only: a rider's event stream resumes after the last id it saw, so ids are never reused (AUTOINCREMENT
+      // in SQLite, an identity in PostgreSQL), also after the newest rows are deleted. `data` is JSON text.
+      `CREATE TABLE ride_events (
+        id ${kind === 'postgres' ? 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT'},
+        rider TEXT NOT NULL,
+        bike TEXT NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX ride_events_rider_id ON ride_events (rider, id)`,
+    ],
+  },
 ]
 
 /** The newest schema version this code knows. */

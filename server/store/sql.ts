@@ -9,8 +9,8 @@
  * not exist yet (a free bike) cannot be locked with `SELECT ... FOR UPDATE`, hence the named locks.
  */
 import { randomUUID } from 'node:crypto'
-import type { HoldStatus } from '../api-contract'
-import type { ClaimResult, FinishResult, HoldRecord, RideRecord, RiderRecord, Store } from './types'
+import { RIDE_EVENT_TYPES, type HoldStatus, type RideEventType } from '../api-contract'
+import type { ClaimResult, FinishResult, HoldRecord, RideEventRecord, RideRecord, RiderRecord, Store } from './types'
 
 /** One result row, column name → value as the driver returns it. */
 export type Row = Record<string, unknown>
@@ -81,6 +81,23 @@ function toRide(row: Row): RideRecord {
     // Stored as integer cents, so no float drift accumulates in the database.
     fare: int(row.fare_cents) / 100,
   }
+}
+
+function toRideEvent(row: Row): RideEventRecord {
+  return {
+    id: int(row.id),
+    rider: String(row.rider),
+    bike: String(row.bike),
+    type: String(row.type) as RideEventType,
+    data: JSON.parse(String(row.data)) as unknown,
+    at: int(row.at),
+  }
+}
+
+/** A count or id argument: a safe integer ≥ `min`. */
+function count(value: number, name: string, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`store: ${name} must be an integer ≥ ${min}, got ${value}`)
+  return value
 }
 
 /** A fare in yuan → whole cents (`fareFor` may return 1.1500000000000001). */
@@ -230,6 +247,37 @@ export function createSqlStore(driver: Driver): Store {
       const sql = `SELECT ${RIDE_COLUMNS} FROM rides WHERE rider = ? ORDER BY ended_at DESC, id DESC`
       const rows = await driver.read(limit === undefined ? sql : `${sql} LIMIT ?`, limit === undefined ? [rider] : [rider, limit])
       return rows.map(toRide)
+    },
+
+    async lastRide(rider, bike) {
+      const rows =
+        bike === undefined
+          ? await driver.read(`SELECT ${RIDE_COLUMNS} FROM rides WHERE rider = ? ORDER BY ended_at DESC, id DESC LIMIT 1`, [rider])
+          : await driver.read(`SELECT ${RIDE_COLUMNS} FROM rides WHERE rider = ? AND bike = ? ORDER BY ended_at DESC, id DESC LIMIT 1`, [rider, bike])
+      return rows.length ? toRide(rows[0]) : undefined
+    },
+
+    async appendRideEvent(rider, bike, type, data, at) {
+      ms(at, 'at')
+      if (!RIDE_EVENT_TYPES.includes(type)) throw new TypeError(`store: unknown ride event type ${String(type)}`)
+      const json = JSON.stringify(data)
+      if (json === undefined) throw new TypeError('store: ride event data must be JSON')
+      // Under the rider's lock, the id is drawn and committed before the next event of this rider can draw one: ids
+      // reach readers in order, which is what lets a stream resume after the last id it saw (PostgreSQL hands out
+      // identity values outside transactions, so without the lock two writers could commit 11 before 10).
+      const rows = await driver.write([`rider:${rider}`], (tx) =>
+        tx.query('INSERT INTO ride_events (rider, bike, type, data, at) VALUES (?, ?, ?, ?, ?) RETURNING id', [rider, bike, type, json, at]),
+      )
+      return int(rows[0].id)
+    },
+
+    async rideEventsAfter(rider, afterId, limit) {
+      const rows = await driver.read('SELECT id, rider, bike, type, data, at FROM ride_events WHERE rider = ? AND id > ? ORDER BY id LIMIT ?', [
+        rider,
+        count(afterId, 'afterId', 0),
+        count(limit, 'limit', 1),
+      ])
+      return rows.map(toRideEvent)
     },
 
     async saveRefreshToken(hash, rider, expiresAt) {

@@ -1,10 +1,11 @@
 /**
- * The store: everything the backend must not forget on a restart (riders, holds, rides and fares, refresh tokens).
+ * The store: everything the backend must not forget on a restart (riders, holds, rides and fares, refresh tokens,
+ * ride events).
  * One interface, two implementations: SQLite (a local file, the default; `sqlite.ts`) and PostgreSQL
  * (`DATABASE_URL`; `postgres.ts`). Every method is one transaction, so two requests (or two backend processes) racing
  * for the same bike cannot both win. Times are ms since epoch.
  */
-import type { HoldStatus } from '../api-contract'
+import type { HoldStatus, RideEventType } from '../api-contract'
 
 export interface RiderRecord {
   id: string
@@ -35,6 +36,19 @@ export interface RideRecord {
   endedAt: number
   durationMs: number
   fare: number
+}
+
+/** One change of a rider's hold, as kept for the rider's event stream. */
+export interface RideEventRecord {
+  /** Grows with every event of the database, and survives restarts. */
+  id: number
+  rider: string
+  bike: string
+  type: RideEventType
+  /** The event's payload, as given to {@link Store.appendRideEvent} (kept as JSON). */
+  data: unknown
+  /** When it happened. */
+  at: number
 }
 
 /** Outcome of a claim on a bike (reserve or unlock). */
@@ -88,6 +102,17 @@ export interface Store {
   expireReservations(now: number): Promise<number>
   /** The rider's finished rides, newest first. */
   ridesOf(rider: string, limit?: number): Promise<RideRecord[]>
+  /** The rider's latest finished ride (on `bike`, when given), or undefined. */
+  lastRide(rider: string, bike?: string): Promise<RideRecord | undefined>
+
+  /**
+   * Keeps an event of `rider` and returns its id. `data` must survive `JSON.stringify`. Ids grow in the order events
+   * are committed for one rider, also across processes sharing a PostgreSQL database, so a reader that resumes after
+   * the last id it saw misses none of that rider's events.
+   */
+  appendRideEvent(rider: string, bike: string, type: RideEventType, data: unknown, at: number): Promise<number>
+  /** The rider's events with an id above `afterId`, oldest first, at most `limit`. */
+  rideEventsAfter(rider: string, afterId: number, limit: number): Promise<RideEventRecord[]>
 
   /** Keeps a refresh token's hash for `rider` until `expiresAt`. */
   saveRefreshToken(hash: string, rider: string, expiresAt: number): Promise<void>

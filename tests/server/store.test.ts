@@ -8,15 +8,18 @@
  * tests sharing a database do not see each other; the ones that count rows over the whole database take a new one.
  */
 import { createClient } from '@libsql/client'
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStore, SQLITE_FILE } from '../../server/store/open'
-import { SCHEMA_VERSION } from '../../server/store/schema'
-import type { ClaimResult, FinishResult, HoldRecord, Store } from '../../server/store/types'
+import { postgresDriver } from '../../server/store/postgres'
+import { migrate, MIGRATIONS, SCHEMA_VERSION } from '../../server/store/schema'
+import type { Driver } from '../../server/store/sql'
+import { sqliteDriver } from '../../server/store/sqlite'
+import type { ClaimResult, FinishResult, HoldRecord, RideEventRecord, Store } from '../../server/store/types'
 import { startPostgres } from '../support/postgres'
 
 type LogEntry = [event: string, fields?: Record<string, unknown>]
@@ -421,6 +424,132 @@ describe.each([
       expect(await store.ridesOf(rider)).toHaveLength(1)
     } finally {
       await other.close()
+    }
+  })
+
+  it('ride events: ids grow; a rider reads only its own, after an id, oldest first, at most limit; data comes back as given', async () => {
+    const [a, b, bike] = [id('rider'), id('rider'), id('bike')]
+    const data = { bike, rider: a, nested: { list: [1, 2.5, null], text: '中文 "quoted"\nline' } }
+    const ids: number[] = []
+    for (const [i, type] of (['reserved', 'unlocking', 'riding', 'locked'] as const).entries()) {
+      ids.push(await store.appendRideEvent(a, bike, type, { ...data, i }, T + i))
+      await store.appendRideEvent(b, bike, type, { i }, T + i)
+    }
+    expect(ids).toEqual([...ids].sort((x, y) => x - y))
+    expect(new Set(ids).size).toBe(4)
+
+    const all = await store.rideEventsAfter(a, 0, 100)
+    expect(all).toEqual(
+      (['reserved', 'unlocking', 'riding', 'locked'] as const).map((type, i): RideEventRecord => ({
+        id: ids[i],
+        rider: a,
+        bike,
+        type,
+        data: { ...data, i },
+        at: T + i,
+      })),
+    )
+    expect(await store.rideEventsAfter(a, ids[1], 100)).toEqual(all.slice(2))
+    expect(await store.rideEventsAfter(a, ids[0], 2)).toEqual(all.slice(1, 3))
+    expect(await store.rideEventsAfter(a, ids[3], 100)).toEqual([])
+    expect((await store.rideEventsAfter(b, 0, 100)).map((e) => e.rider)).toEqual([b, b, b, b])
+    expect(await store.rideEventsAfter(id('rider'), 0, 100)).toEqual([])
+  })
+
+  it('ride events: one rider’s events appended at once from two stores are all read back, each once, in id order', async () => {
+    const other = await t.main.open()
+    try {
+      const [a, bike] = [id('rider'), id('bike')]
+      const ids = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? other : store).appendRideEvent(a, bike, 'reserved', { i }, T + i)))
+      expect(new Set(ids).size).toBe(30)
+      const read = await other.rideEventsAfter(a, 0, 100)
+      expect(read.map((e) => e.id)).toEqual([...ids].sort((x, y) => x - y))
+      expect(read.map((e) => (e.data as { i: number }).i).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+      // Read in pages after the last id seen, nothing is skipped or repeated.
+      const paged: number[] = []
+      for (let after = 0, page; (page = await store.rideEventsAfter(a, after, 7)).length; after = page[page.length - 1].id)
+        paged.push(...page.map((e) => e.id))
+      expect(paged).toEqual(read.map((e) => e.id))
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('ride events: refuses an unknown type, data that is not JSON, and bad times, ids or limits', async () => {
+    const [a, bike] = [id('rider'), id('bike')]
+    await expect(store.appendRideEvent(a, bike, 'exploded' as never, {}, T)).rejects.toThrow(TypeError)
+    await expect(store.appendRideEvent(a, bike, 'reserved', undefined, T)).rejects.toThrow(TypeError)
+    await expect(store.appendRideEvent(a, bike, 'reserved', {}, T + 0.5)).rejects.toThrow(TypeError)
+    await expect(store.rideEventsAfter(a, -1, 10)).rejects.toThrow(RangeError)
+    await expect(store.rideEventsAfter(a, 1.5, 10)).rejects.toThrow(RangeError)
+    await expect(store.rideEventsAfter(a, 0, 0)).rejects.toThrow(RangeError)
+    expect(await store.rideEventsAfter(a, 0, 10)).toEqual([])
+  })
+
+  it('ride events: kept across a restart, and ids go on growing after it', async () => {
+    const db = await t.fresh()
+    const before = await db.open()
+    const first = await before.appendRideEvent('alice', 'b1', 'reserved', { n: 1 }, T)
+    const second = await before.appendRideEvent('alice', 'b1', 'unlocking', { n: 2 }, T + 1)
+    await before.close()
+    const after = await db.open()
+    try {
+      expect((await after.rideEventsAfter('alice', 0, 10)).map((e) => [e.id, e.type, e.data])).toEqual([
+        [first, 'reserved', { n: 1 }],
+        [second, 'unlocking', { n: 2 }],
+      ])
+      const third = await after.appendRideEvent('alice', 'b1', 'riding', { n: 3 }, T + 2)
+      expect(third).toBeGreaterThan(second)
+      expect((await after.rideEventsAfter('alice', second, 10)).map((e) => e.id)).toEqual([third])
+    } finally {
+      await after.close()
+    }
+  })
+
+  it('lastRide: the rider’s latest finished ride, on the named bike when there is one', async () => {
+    const [a, c, bike1, bike2] = [id('rider'), id('rider'), id('bike'), id('bike')]
+    expect(await store.lastRide(a)).toBeUndefined()
+    await startRide(store, a, bike1, T)
+    expect(await store.lastRide(a)).toBeUndefined()
+    const r1 = (await store.finishRide(a, bike1, T + MINUTE, fare)) as Extract<FinishResult, { ok: true }>
+    await startRide(store, a, bike2, T + 2 * MINUTE)
+    const r2 = (await store.finishRide(a, bike2, T + 3 * MINUTE, fare)) as Extract<FinishResult, { ok: true }>
+    expect(await store.lastRide(a)).toEqual(r2.ride)
+    expect(await store.lastRide(a, bike1)).toEqual(r1.ride)
+    expect(await store.lastRide(a, id('bike'))).toBeUndefined()
+    expect(await store.lastRide(c)).toBeUndefined()
+  })
+
+  it('upgrades a database made by the first migration only, keeping its rows', async () => {
+    const db = await t.fresh()
+    let driver: Driver
+    if (kind === 'sqlite') {
+      mkdirSync(db.where, { recursive: true })
+      const file = join(db.where, SQLITE_FILE)
+      driver = sqliteDriver(createClient({ url: pathToFileURL(file).href, intMode: 'number' }), file)
+    } else driver = postgresDriver(new pg.Pool({ connectionString: db.where, max: 2 }))
+    try {
+      expect(await migrate(driver, MIGRATIONS.slice(0, 1))).toEqual([1])
+      await driver.write([], (tx) =>
+        tx.query('INSERT INTO riders (id, password_hash, wechat_openid, created_at) VALUES (?, NULL, NULL, ?)', ['alice', T]),
+      )
+    } finally {
+      await driver.close()
+    }
+    const logs: LogEntry[] = []
+    const s = await db.open(logs)
+    try {
+      expect(logs).toEqual([['store.opened', expect.objectContaining({ migrationsApplied: versionsUpTo(SCHEMA_VERSION).slice(1) })]])
+      expect(await db.versions()).toEqual(versionsUpTo(SCHEMA_VERSION))
+      expect(await s.getRider('alice')).toEqual({ id: 'alice', passwordHash: null, wechatOpenId: null, createdAt: T })
+      await startRide(s, 'alice', 'b1', T)
+      expect((await s.finishRide('alice', 'b1', T + MINUTE, fare)).ok).toBe(true)
+      const eventId = await s.appendRideEvent('alice', 'b1', 'locked', { fare: 0.35 }, T + MINUTE)
+      expect(await s.rideEventsAfter('alice', 0, 10)).toEqual([
+        { id: eventId, rider: 'alice', bike: 'b1', type: 'locked', data: { fare: 0.35 }, at: T + MINUTE },
+      ])
+    } finally {
+      await s.close()
     }
   })
 
