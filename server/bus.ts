@@ -3,9 +3,13 @@
  * the broker is down. The URL's credentials never reach a log line: only its host and port are named.
  */
 import mqtt from 'mqtt'
-import type { Metrics } from './admin/metrics'
-import type { Bus } from './broker/embedded'
+import type { Metrics } from './metrics'
 import type { Logger } from './log'
+
+/** Where the backend publishes (the embedded broker directly, or an MQTT client of an external broker). */
+export interface Bus {
+  publish(topic: string, payload: object, qos: 0 | 1): Promise<void>
+}
 
 /** `mqtt://user:pass@host:1883/x` → `mqtt://host:1883` (for logs and for what the app is told). */
 export function publicBrokerUrl(url: string): string {

@@ -11,9 +11,9 @@
  * - the text `pong` for each text `ping` (the LongLink heartbeat).
  * Viewer → server: only `ping` means something; anything else is ignored.
  */
-import type { HistoryPoint } from './metrics'
+import type { HistoryPoint } from '../metrics'
 
-export type { HistoryPoint } from './metrics'
+export type { HistoryPoint } from '../metrics'
 
 /** A rider connected to the broker, one row of the admin's table. */
 export interface ConnectedRider {

@@ -2,7 +2,7 @@
  * The one place a refused admin request is recorded, so the refusals chart and the security log never disagree.
  */
 import type { Logger } from '../log'
-import type { Metrics } from './metrics'
+import type { Metrics } from '../metrics'
 
 /**
  * Records a refusal: always counted (the refusals chart); logged as a warning under `event` when one is given.

@@ -4,7 +4,7 @@
  * Both come from callbacks that may fail; a failure is logged once per failure streak, never once a second.
  */
 import type { Logger } from '../log'
-import { createHistory, type History, type Metrics } from './metrics'
+import { createHistory, type History, type Metrics } from '../metrics'
 import { LIVE_RIDERS_MAX, type ConnectedRider } from './protocol'
 
 export interface SourcesDeps {

@@ -7,19 +7,15 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, type WebSocket } from 'ws'
-import type { Metrics } from '../admin/metrics'
+import type { Metrics } from '../metrics'
 import { parseBikeTopic } from '../api-contract'
 import type { BikeService } from '../bikes'
+import type { Bus } from '../bus'
 import type { Limits } from '../config'
 import type { LogLimiter, Logger } from '../log'
 import type { TokenService } from '../tokens'
 import { createRiderPolicy, type ConnectionInfo } from './policy'
 import { WebSocketDuplex } from './ws-stream'
-
-/** Where the backend publishes (the embedded broker directly, or an MQTT client of an external broker). */
-export interface Bus {
-  publish(topic: string, payload: object, qos: 0 | 1): Promise<void>
-}
 
 export interface EmbeddedBroker {
   readonly aedes: Aedes
