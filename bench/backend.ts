@@ -16,37 +16,15 @@ import { createWebAdapter } from '../uni_modules/longlink-socket/js_sdk/index'
 import { createMqttClient, type MqttClient } from '../uni_modules/longlink-socket/js_sdk/mqtt'
 import { createTokenService } from '../server/tokens'
 import { freePort, startBackendProcess } from '../tests/support/backend-process'
+import { pool, sleep, until } from '../tests/support/wait'
 import { round } from './lib/stats'
 
 const SECRET = 'bench-secret-bench-secret-bench-secret'
 const tokens = createTokenService(SECRET)
 
-async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++
-        await fn(items[i], i)
-      }
-    }),
-  )
-}
-
 async function rss(base: string): Promise<number> {
   const body = (await (await fetch(base + '/healthz')).json()) as { process: { rssBytes: number } }
   return body.process.rssBytes
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) return false
-    await sleep(10)
-  }
-  return true
 }
 
 export async function benchBackend(): Promise<Record<string, unknown>> {
@@ -97,7 +75,10 @@ export async function benchBackend(): Promise<Record<string, unknown>> {
     const killedAt = performance.now()
     server = await startBackendProcess(env)
     const startedMs = performance.now() - killedAt
-    const allBack = await until(() => reopened.size === N, 60_000)
+    const allBack = await until(() => reopened.size === N, 60_000).then(
+      () => true,
+      () => false,
+    )
     const backMs = performance.now() - killedAt
     const refusedResubscriptions = server.events('acl.subscribe.refused').length + errors.filter((e) => e === 'SUBSCRIBE_REFUSED').length
     console.log(

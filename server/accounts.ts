@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { RIDER_ID, type LoginResponse } from './api-contract'
 import { BikeError } from './bikes'
+import { createFailureLimiter } from './failure-limiter'
 import { isLoopbackHost } from './config'
 import type { Logger } from './log'
 import { hashPassword, verifyPassword } from './passwords'
@@ -69,7 +70,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 export function createAccounts(deps: AccountsDeps): Accounts {
   const { store, tokens, logger, config } = deps
   const now = deps.now ?? Date.now
-  const failures = new Map<string, { start: number; count: number }>()
+  const failures = createFailureLimiter(config.loginFailuresPerMinute, 60_000)
   // scrypt is costly by design: a few at a time, a bounded queue, and the failure limit checked again just before
   // each hash, so a burst of wrong passwords from one address stops at the limit instead of all being hashed.
   const gate = createGate(PASSWORD_CHECKS_AT_ONCE, PASSWORD_CHECKS_QUEUED)
@@ -77,17 +78,11 @@ export function createAccounts(deps: AccountsDeps): Accounts {
   const dummyHash = hashPassword(randomBytes(16).toString('hex'))
 
   const checkLimit = (address: string): void => {
-    const f = failures.get(address)
-    if (!f || now() - f.start >= 60_000) return
-    if (f.count >= config.loginFailuresPerMinute) {
-      throw new BikeError('RATE_LIMITED', 'too many failed logins; wait a minute', { retryAfterMs: 60_000 - (now() - f.start) })
-    }
+    const retryAfterMs = failures.retryAfter(address, now())
+    if (retryAfterMs > 0) throw new BikeError('RATE_LIMITED', 'too many failed logins; wait a minute', { retryAfterMs })
   }
   const fail = (address: string, reason: string, fields: Record<string, unknown>): never => {
-    let f = failures.get(address)
-    if (!f || now() - f.start >= 60_000) failures.set(address, (f = { start: now(), count: 0 }))
-    f.count++
-    if (failures.size > 10_000) for (const [a, v] of failures) if (now() - v.start >= 60_000) failures.delete(a)
+    failures.fail(address, now())
     deps.refused?.()
     logger.warn('rider.login.refused', { ...fields, reason, address })
     throw new BikeError('UNAUTHORIZED', 'wrong rider or password', { reason: 'bad-credentials' })

@@ -13,7 +13,7 @@ import type { Logger } from '../log'
 import type { History, Metrics } from '../metrics'
 import { LIVE_LOGS_PER_SECOND } from './protocol'
 import type { Refuse } from './refusal'
-import { addressOf } from './request'
+import { remoteAddress } from '../http/request'
 import type { Session } from './session'
 import type { RidersSnapshot } from './sources'
 import { cutIfStuck, isSlow, sendTo, type Viewer } from './viewer'
@@ -174,7 +174,7 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
 
   const onViewer = (ws: WebSocket, session: Session, req: IncomingMessage): void => {
     // Logged before the viewer joins: the line reaches it inside `hello`, not as a stray `log` ahead of it.
-    logger.info('admin.live.opened', { address: addressOf(req), viewers: viewers.size + 1 })
+    logger.info('admin.live.opened', { address: remoteAddress(req), viewers: viewers.size + 1 })
     const v: Viewer = { ws, session: session.id, logs: 0, logsDropped: 0, alive: true }
     viewers.add(v)
     // `ws` reports an oversized frame (closed with 1009) or a protocol error as 'error' before 'close': nothing to do.
@@ -206,12 +206,12 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
       if (pathname !== '/admin/live') return rejectUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket at ${pathname}`)
       if (closed) return rejectUpgrade(socket, 503, 'UNAVAILABLE', 'the admin is closing')
       if (!deps.isAllowedOrigin(req.headers.origin)) {
-        deps.refuse('admin.live.refused', { reason: 'origin', origin: req.headers.origin ?? null, address: addressOf(req) })
+        deps.refuse('admin.live.refused', { reason: 'origin', origin: req.headers.origin ?? null, address: remoteAddress(req) })
         return rejectUpgrade(socket, 403, 'FORBIDDEN', 'origin not allowed')
       }
       const session = deps.sessionOf(req)
       if (!session) {
-        deps.refuse('admin.live.refused', { reason: 'no-session', address: addressOf(req) })
+        deps.refuse('admin.live.refused', { reason: 'no-session', address: remoteAddress(req) })
         return rejectUpgrade(socket, 401, 'UNAUTHORIZED', 'sign in at /admin first')
       }
       if (viewers.size >= (deps.maxViewers ?? MAX_VIEWERS)) return rejectUpgrade(socket, 503, 'UNAVAILABLE', 'too many live viewers')

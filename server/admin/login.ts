@@ -13,7 +13,8 @@ import { sendHtml } from './html'
 import type { LoginLimiter } from './login-limiter'
 import { loginPage } from './login-page'
 import type { Refuse } from './refusal'
-import { addressOf, isFormPost, mediaType, readBody } from './request'
+import { readBody, remoteAddress } from '../http/request'
+import { isFormPost, mediaType } from './request'
 import { ADMIN_SESSION_MS, type Sessions } from './session'
 
 /** Largest login body read; a password needs far less. */
@@ -80,14 +81,14 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
 
   const checkOrigin = (req: IncomingMessage, res: ServerResponse, form: boolean, what: string): boolean => {
     if (deps.isAllowedOrigin(req.headers.origin)) return true
-    refuse('admin.origin.refused', { what, origin: req.headers.origin ?? null, address: addressOf(req) })
+    refuse('admin.origin.refused', { what, origin: req.headers.origin ?? null, address: remoteAddress(req) })
     refuseLogin(res, form, 403, 'FORBIDDEN', '来源不被允许 · Origin not allowed')
     return false
   }
 
   const login = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const form = isFormPost(req)
-    const address = addressOf(req)
+    const address = remoteAddress(req)
     if (!checkOrigin(req, res, form, 'login')) return void req.resume()
     if (!password.configured) {
       req.resume()
@@ -137,7 +138,7 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
       sessions.revoke(session)
       // The feeds of this session stop too: the page is no longer signed in.
       deps.onLogout(session.id)
-      logger.info('admin.logout', { address: addressOf(req) })
+      logger.info('admin.logout', { address: remoteAddress(req) })
     }
     const clear = sessions.cookieHeader(req, '', 0)
     if (form) {

@@ -11,23 +11,13 @@
  * - the text `pong` for each text `ping` (the LongLink heartbeat).
  * Viewer → server: only `ping` means something; anything else is ignored.
  */
+import type { ConnectionInfo } from '../broker/policy'
 import type { HistoryPoint } from '../metrics'
 
 export type { HistoryPoint } from '../metrics'
 
-/** A rider connected to the broker, one row of the admin's table. */
-export interface ConnectedRider {
-  rider: string
-  clientId: string
-  /** How the client reaches the broker (e.g. `ws`, `tcp`). */
-  transport: string
-  /** Remote address, as the broker saw it. */
-  address: string
-  /** When the client connected (ms since epoch). */
-  since: number
-  /** Round trip of the last keepalive, when known. */
-  lastRttMs: number | null
-}
+/** A rider connected to the broker, one row of the admin's table (the broker's own description of a connection). */
+export type ConnectedRider = ConnectionInfo
 
 /** Totals since the process started. */
 export interface LiveTotals {

@@ -8,7 +8,7 @@ import type { LoginLimiter } from './login-limiter'
 import type { History, Metrics } from '../metrics'
 import type { LiveRates, LiveTotals } from './protocol'
 import type { Refuse } from './refusal'
-import { addressOf } from './request'
+import { remoteAddress } from '../http/request'
 import type { Sessions } from './session'
 
 /** `GET /admin/stats`. */
@@ -58,7 +58,7 @@ export function createStatsRoute(deps: StatsRouteDeps): StatsRoute {
   /** The session cookie, or (for scripts) `Authorization: Bearer <adminPassword>` under the same failure limit as logins. */
   const requireAccess = (req: IncomingMessage): void => {
     if (sessions.fromRequest(req)) return
-    const address = addressOf(req)
+    const address = remoteAddress(req)
     const token = bearerToken(req.headers.authorization)
     if (token === undefined) {
       refuse(undefined, {})

@@ -7,14 +7,9 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, type WebSocket } from 'ws'
-import type { Metrics } from '../metrics'
 import { parseBikeTopic } from '../api-contract'
-import type { BikeService } from '../bikes'
 import type { Bus } from '../bus'
-import type { Limits } from '../config'
-import type { LogLimiter, Logger } from '../log'
-import type { TokenService } from '../tokens'
-import { createRiderPolicy, type ConnectionInfo } from './policy'
+import { createRiderPolicy, type ConnectionInfo, type PolicySources } from './policy'
 import { WebSocketDuplex } from './ws-stream'
 
 export interface EmbeddedBroker {
@@ -30,17 +25,9 @@ export interface EmbeddedBroker {
   close(): Promise<void>
 }
 
-export interface EmbeddedBrokerDeps {
-  tokens: TokenService
-  logger: Logger
-  /** Bounded log for refusals. */
-  noisy: LogLimiter
-  bikes: Pick<BikeService, 'canWatch' | 'reannounce'>
-  metrics: Metrics
-  limits: Limits
+export interface EmbeddedBrokerDeps extends PolicySources {
+  /** Called when a client connects or disconnects. */
   onChange?: () => void
-  /** How often the server measures each link's round trip with a WebSocket ping (ms). */
-  rttIntervalMs?: number
 }
 
 export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<EmbeddedBroker> {

@@ -37,9 +37,13 @@ import type { TokenService } from '../tokens'
 export interface ConnectionInfo {
   rider: string
   clientId: string
+  /** How the client reaches the broker (`mqtt/websocket`). */
   transport: string
+  /** Remote address, as the broker saw it. */
   address: string
+  /** When the client connected (ms since epoch). */
   since: number
+  /** Round trip of the last WebSocket ping the server sent, when known. */
   lastRttMs: number | null
 }
 
@@ -60,16 +64,23 @@ interface Meta {
   reason?: string
 }
 
-export interface PolicyDeps {
+/** What the policy needs from the backend (the embedded broker passes these on). */
+export interface PolicySources {
   tokens: TokenService
   logger: Logger
+  /** Bounded log for refusals. */
   noisy: LogLimiter
   bikes: Pick<BikeService, 'canWatch' | 'reannounce'>
   metrics: Metrics
   limits: Limits
+  /** How often the server measures each link's round trip with a WebSocket ping (ms). */
+  rttIntervalMs?: number
+}
+
+export interface PolicyDeps extends PolicySources {
+  /** The connected client with this id, if any (aedes' own table). */
   clientById(id: string): Client | undefined
   closing(): boolean
-  rttIntervalMs?: number
 }
 
 /** Client ids the broker accepts: printable, no spaces, nothing that could confuse a log or a topic. */

@@ -22,39 +22,62 @@ export function parseTarget(raw: string | undefined): Target | undefined {
 /** The caller's address (the socket's; this backend does not sit behind a proxy it trusts). */
 export const remoteAddress = (req: IncomingMessage): string => req.socket?.remoteAddress ?? 'unknown'
 
+/** Reads at most `limit` bytes of body; past that, a 413 (the rest is discarded and the connection closed). */
+export function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const tooLarge = () => new ApiError(413, 'BODY_TOO_LARGE', `the body is over ${limit} bytes`, { limit }, { connection: 'close' })
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume()
+    return Promise.reject(tooLarge())
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = () => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('aborted', onError)
+      req.off('close', onError)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        cleanup()
+        req.resume()
+        return reject(tooLarge())
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve(Buffer.concat(chunks).toString('utf8'))
+    }
+    const onError = () => {
+      cleanup()
+      reject(new ApiError(400, 'BAD_INPUT', 'the body did not arrive'))
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('aborted', onError)
+    // Destroyed before its end (a timeout, the client gone): nothing more will come.
+    req.on('close', onError)
+  })
+}
+
 /**
  * Reads a JSON object body of at most `limit` bytes; an empty body is `{}`. The HTTP server's `requestTimeout`
  * bounds how long the body may trickle. Throws ApiError 400 / 413 / 415.
  */
 export async function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
-  // Too large: the rest is read and dropped (not buffered), so the client gets its 413 instead of a reset; the
-  // answer closes the connection.
-  const tooLarge = (): ApiError => {
-    req.resume()
-    return new ApiError(413, 'BODY_TOO_LARGE', `body larger than ${limit} bytes`, undefined, { connection: 'close' })
-  }
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge()
-  const chunks: Buffer[] = []
-  const size = await new Promise<number>((resolve, reject) => {
-    let total = 0
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length
-      if (total <= limit) return void chunks.push(chunk)
-      req.off('data', onData)
-      reject(tooLarge())
-    }
-    req.on('data', onData)
-    req.once('end', () => resolve(total))
-    req.once('error', reject)
-    req.once('close', () => reject(Object.assign(new Error('request aborted'), { code: 'ECONNRESET' })))
-  })
-  if (size === 0) return {}
+  const text = await readBody(req, limit)
+  if (text.length === 0) return {}
   const type = String(req.headers['content-type'] ?? '')
   if (type && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected a JSON body')
   let value: unknown
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    value = JSON.parse(text)
   } catch {
     throw new ApiError(400, 'BAD_INPUT', 'body is not valid JSON')
   }

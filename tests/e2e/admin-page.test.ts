@@ -12,7 +12,8 @@ import http from 'node:http'
 import type net from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../support/browser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAdmin, createMetrics, type Admin, type ConnectedRider } from '../../server/admin'
 import { ApiError, sendError, sendJson } from '../../server/http/respond'
@@ -21,7 +22,6 @@ import { createLogger } from '../../server/log'
 const root = resolve(__dirname, '../..')
 const pageDir = join(root, 'dist/build/admin')
 const shotsDir = join(root, 'docs/screenshots')
-const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'demo-admin-password'
 const updateShots = process.env.UPDATE_SCREENSHOTS === '1'
 
@@ -63,7 +63,6 @@ function startGenerator(
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error('chromium is not installed: run .ci/install-system.sh (CI does)')
   if (!existsSync(join(pageDir, 'index.html'))) {
     await promisify(execFile)('npx', ['vite', 'build', '--config', 'server/admin/page/vite.config.mts'], { cwd: root, timeout: 180_000 })
   }
@@ -130,18 +129,7 @@ beforeAll(async () => {
   logger.info('backend.listening', { port: (server.address() as net.AddressInfo).port, broker: 'embedded' })
   generator = startGenerator(metrics, logger, riders)
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
 }, 240_000)
 
 afterAll(async () => {

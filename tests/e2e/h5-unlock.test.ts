@@ -7,17 +7,17 @@
  * its button opens that ride. Screenshots of each step go to tests/.artifacts/ (git-ignored).
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../support/browser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type Backend } from '../../server/app'
 
 const root = resolve(__dirname, '../..')
 const shots = join(root, 'tests/.artifacts/e2e')
-const CHROMIUM = '/usr/bin/chromium'
 /** The seeded riders' password here (not the loopback default the page starts with, so the test types it). */
 const DEMO_PASSWORD = 'e2e-demo-password'
 
@@ -33,7 +33,6 @@ async function shot(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error('chromium is not installed: run .ci/install-system.sh (CI does)')
   mkdirSync(shots, { recursive: true })
   await promisify(execFile)(process.execPath, [join(root, 'scripts/uni.mjs'), 'build'], {
     cwd: root,
@@ -41,18 +40,7 @@ beforeAll(async () => {
   })
   dataDir = mkdtempSync(join(tmpdir(), 'longlink-e2e-'))
   backend = await startBackend({ env: { PORT: '0', UNLOCK_DELAY_MS: '300' }, config: { dataDir, demoPassword: DEMO_PASSWORD } })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
 }, 120_000)
 

@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, loadConfig } from '../../server/config'
 import { hasMosquitto, startMosquitto, type MosquittoBroker } from '../support/brokers'
-import { sleep, until } from '../support/wait'
+import { sleep, until, within } from '../support/wait'
 import { allLogLines, api, DEMO_PASSWORD, endClients, login, mqttClient, tempDataDir, testBackend, type JsonBody, type TestBackend } from './helpers'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -31,19 +31,6 @@ const brokers = new Set<MosquittoBroker>()
 /** Exceptions nothing caught: in a real process each one would end the backend. */
 const uncaught: unknown[] = []
 const onUncaught = (err: unknown): void => void uncaught.push(err)
-
-/** Rejects after `ms` with a message naming what did not happen. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 async function extraBackend(...args: Parameters<typeof testBackend>): Promise<TestBackend> {
   const b = await testBackend(...args)

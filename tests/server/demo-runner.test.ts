@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import { freePort } from '../support/ports'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -33,18 +34,6 @@ function temp(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
   temps.push(dir)
   return dir
-}
-
-/** A port free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolvePort(port))
-    })
-  })
 }
 
 /** True while `pid` is a running process (a zombie no parent reaped yet counts as gone). */

@@ -13,7 +13,7 @@ import { createWebAdapter } from '../../uni_modules/longlink-socket/js_sdk/index
 import { createMqttClient, type MqttClient } from '../../uni_modules/longlink-socket/js_sdk/mqtt'
 import { openStore } from '../../server/store/open'
 import { freePort, startBackendProcess, type BackendProcess } from '../support/backend-process'
-import { until } from '../support/wait'
+import { pool, until } from '../support/wait'
 
 const RIDERS = 200
 const UNLOCKING = 20
@@ -44,19 +44,6 @@ async function call(
     signal: AbortSignal.timeout(10_000),
   })
   return { status: res.status, body: (await res.json()) as Record<string, unknown> }
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time. */
-async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++
-        await fn(items[i], i)
-      }
-    }),
-  )
 }
 
 describe('SIGKILL mid-ride', () => {

@@ -15,7 +15,7 @@ import { formatEvent, openEventStream, streamEventLog, type EventLogEntry, type 
 import type { RideEventRecord } from '../../server/store/types'
 import { createTokenService } from '../../server/tokens'
 import { startPostgres, type PostgresServer } from '../support/postgres'
-import { sleep, until } from '../support/wait'
+import { sleep, until, within } from '../support/wait'
 import { allLogLines, api, login, testBackend, type JsonBody, type TestBackend } from './helpers'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -151,19 +151,6 @@ function netConnect(port: number): net.Socket {
   socket.on('error', () => {})
   sockets.add(socket)
   return socket
-}
-
-/** Rejects when `p` has not settled within `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** A stored event as the stream must send it. */

@@ -1,6 +1,5 @@
 /** Runs tests/support/backend-main.ts as a child process (a real process to SIGKILL), and finds free ports. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -19,17 +18,7 @@ export interface BackendProcess {
   kill(signal?: NodeJS.Signals): Promise<void>
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
+export { freePort } from './ports'
 
 /** Starts the backend with `env` (PORT and DATA_DIR at least) and resolves once it listens (bounded by `timeoutMs`). */
 export async function startBackendProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<BackendProcess> {

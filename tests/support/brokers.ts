@@ -14,6 +14,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
+import { freePort } from './ports'
 import os from 'node:os'
 import path from 'node:path'
 import type { Duplex } from 'node:stream'
@@ -23,18 +24,7 @@ import { createWebSocketStream, WebSocketServer } from 'ws'
 // ---------------------------------------------------------------------------------------------
 // shared helpers
 
-/** Picks a port that is free on 127.0.0.1 right now (bind to :0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
+export { freePort } from './ports'
 
 /** Resolves once a TCP connect to 127.0.0.1:`port` succeeds; one attempt, bounded by `timeoutMs`. */
 function tryConnect(port: number, timeoutMs = 250): Promise<boolean> {

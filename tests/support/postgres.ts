@@ -13,7 +13,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import net from 'node:net'
+import { freePort } from './ports'
 import pg from 'pg'
 
 /** A running test server. */
@@ -49,19 +49,6 @@ function run(argv: string[], timeoutMs: number): Promise<string> {
     execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${argv.join(' ')} failed: ${err.message}\n${stdout}${stderr}`.trim()))
       else resolve(stdout)
-    })
-  })
-}
-
-/** A port free on 127.0.0.1 right now (not imported from brokers.ts, which would load the MQTT brokers too). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
     })
   })
 }

@@ -20,6 +20,7 @@ import {
   type RequestSuccessResult,
 } from './request-sim'
 import { sleep, until } from './wait'
+import { within } from './wait'
 
 /** Everything a test started, torn down in afterEach so no socket or timer outlives a test. */
 const cleanups: Array<() => unknown> = []
@@ -28,23 +29,6 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.()
   vi.restoreAllMocks()
 })
-
-/** Rejects when `promise` has not settled within `ms`, so no wait in this file is unbounded. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-    promise.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (err: unknown) => {
-        clearTimeout(timer)
-        reject(err)
-      },
-    )
-  })
-}
 
 // Server-Sent Events with multi-byte characters (2, 3 and 4 UTF-8 bytes) and both CRLF and LF line ends, written in
 // several pieces: exactly what the simulator must cut up without losing or reordering a byte.

@@ -49,3 +49,29 @@ export function record(connection: Connection): {
     of: (name) => events.filter((e) => e.name === name).map((e) => e.payload) as never,
   }
 }
+
+/** Runs `fn` over `items` with at most `limit` at a time (many clients, without opening them all at once). */
+export async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++
+        await fn(items[i], i)
+      }
+    }),
+  )
+}
+
+/** Resolves as `p` does, or rejects after `ms` with a message naming what did not happen. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
