@@ -7,8 +7,9 @@ import { join } from 'node:path'
 import { benchCore } from './core'
 import { benchBackend } from './backend'
 import { benchMqtt } from './mqtt'
+import { benchSse } from './sse'
 
-const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt, backend: benchBackend }
+const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt, backend: benchBackend, sse: benchSse }
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => a in suites)

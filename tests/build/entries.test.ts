@@ -1,5 +1,5 @@
 /**
- * The two entries stay apart: importing the core never loads MQTT.js, and the vendored MQTT.js is exactly what
+ * The entries stay apart: importing the core never loads MQTT.js or SSE, SSE never loads MQTT.js, and the vendored MQTT.js is exactly what
  * scripts/vendor-mqtt.mjs builds from the installed `mqtt` package.
  */
 import { execFileSync } from 'node:child_process'
@@ -20,6 +20,14 @@ describe('entries', () => {
     expect(core).not.toMatch(/MqttClient|mqtt-packet|MQTTJS_VERSION|pingreq/)
     const mqtt = await bundle('uni_modules/longlink-socket/js_sdk/mqtt.ts')
     expect(mqtt).toMatch(/pingreq/)
+  })
+
+  it('the core entry carries no SSE, and the SSE entry no MQTT.js', async () => {
+    const core = await bundle('uni_modules/longlink-socket/js_sdk/index.ts')
+    expect(core).not.toMatch(/text\/event-stream|onChunkReceived|last-event-id/)
+    const sse = await bundle('uni_modules/longlink-socket/js_sdk/sse.ts')
+    expect(sse).toMatch(/text\/event-stream/)
+    expect(sse).not.toMatch(/MqttClient|mqtt-packet|MQTTJS_VERSION|pingreq/)
   })
 
   it('the vendored MQTT.js matches a fresh build of the installed package', () => {

@@ -15,6 +15,7 @@ import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/browser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type Backend } from '../../server/app'
+import { rideSummaryText } from '../../server/assistant'
 
 const root = resolve(__dirname, '../..')
 const shots = join(root, 'tests/.artifacts/e2e')
@@ -106,6 +107,9 @@ describe('H5 demo in Chromium', () => {
     await page.locator('[data-test="unlock"]').click()
     await page.locator('[data-test="indicator"]').waitFor({ timeout: 15_000 })
     await expect.poll(() => page.locator('[data-test="indicator"]').innerText(), { timeout: 10_000 }).toContain('Online')
+    // The live status comes over SSE (GET /api/rides/events through fetch): this ride's `riding` event.
+    const live = page.locator('[data-test="live"]')
+    await expect.poll(() => live.innerText(), { timeout: 10_000 }).toMatch(/Riding #\d+ \(SSE 在线 · online\)/)
     await shot('2-riding')
     // The backend restarts mid-ride: the indicator goes to reconnecting, then back online by itself (the tokens and
     // the ride live in the data directory, so the same session and ride carry on).
@@ -116,11 +120,22 @@ describe('H5 demo in Chromium', () => {
     await shot('3-reconnecting')
     backend = await startBackend({ env: { PORT: String(port), UNLOCK_DELAY_MS: '300' }, config: { dataDir, demoPassword: DEMO_PASSWORD } })
     await expect.poll(() => indicator.innerText(), { timeout: 15_000 }).toContain('Online')
+    // The SSE stream resumed too (from its last event id, against the restarted backend).
+    await expect.poll(() => live.innerText(), { timeout: 15_000 }).toContain('SSE 在线 · online')
     await page.locator('[data-test="lock"]').click()
     await page.locator('[data-test="summary"], [data-test="problem"]').first().waitFor({ timeout: 10_000 })
     const problem = page.locator('[data-test="problem"]')
     expect(await problem.count(), (await problem.count()) ? await problem.innerText() : '').toBe(0)
     expect(await page.locator('[data-test="summary"]').innerText()).toContain('B42')
+    // The `locked` event over SSE, one id after `riding`'s (no other event of the rider came between).
+    await expect.poll(() => live.innerText(), { timeout: 10_000 }).toMatch(/Locked #\d+/)
+    // The assistant streams the ride's summary token by token (POST /api/assistant/summary over fetch): the text
+    // put together from the tokens is exactly the whole text the stream ends with.
+    const answer = page.locator('[data-test="assistant"][data-done="true"]')
+    await answer.waitFor({ timeout: 15_000 })
+    const ride = await backend.bikes.lastRide('rider1', 'B42')
+    expect(await answer.innerText()).toBe(rideSummaryText(ride))
+    expect(await answer.getAttribute('data-repaired')).toBe('false')
     await shot('4-summary')
   }, 60_000)
 

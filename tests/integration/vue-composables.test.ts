@@ -6,6 +6,9 @@ import { effectScope } from 'vue'
 import { afterEach, describe, expect, it } from 'vitest'
 import { useConnection } from '../../uni_modules/longlink-socket/js_sdk/vue'
 import { useMqtt, useTopic } from '../../uni_modules/longlink-socket/js_sdk/vue-mqtt'
+import { useEventSource } from '../../uni_modules/longlink-socket/js_sdk/vue-sse'
+import http from 'node:http'
+import { createRequestSimulator } from '../support/request-sim'
 import { startAedes } from '../support/brokers'
 import { createWxSimulator } from '../support/socket-task-sim'
 import { startTestServer } from '../support/test-server'
@@ -56,6 +59,38 @@ describe('Vue composables', () => {
       expect(broker.clients()).toBe(0)
     } finally {
       await broker.close()
+    }
+  })
+
+  it('useEventSource streams for its scope and closes with it', async () => {
+    const open = new Set<http.ServerResponse>()
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(`id: 1\nevent: tick\ndata: 一\n\nid: 2\ndata: two\n\n`)
+      open.add(res)
+      req.on('close', () => open.delete(res))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const sim = createRequestSimulator()
+    const scope = effectScope()
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/events`
+      const used = scope.run(() => useEventSource(url, { platform: sim.wx as never }, { types: ['tick'] }))!
+      await until(() => used.state.value === 'open', 3000, 'open')
+      await until(() => used.lastEvent.value?.data === '一', 3000, 'the tick event')
+      // Only the types asked for: the later `message` event does not replace it.
+      expect(used.lastEvent.value).toEqual({ type: 'tick', data: '一', lastEventId: '1', id: '1' })
+      await until(() => used.source.lastEventId === '2', 3000, 'the message event')
+      expect(used.lastEvent.value?.type).toBe('tick')
+      scope.stop()
+      await until(() => used.state.value === 'closed', 3000, 'closed on dispose')
+      await until(() => open.size === 0, 3000, 'the server to see the request go')
+      expect(sim.active()).toBe(0)
+    } finally {
+      scope.stop()
+      sim.close()
+      for (const res of open) res.destroy()
+      await new Promise((resolve) => server.close(resolve))
     }
   })
 })

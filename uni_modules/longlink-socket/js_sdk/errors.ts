@@ -3,7 +3,7 @@
  * The table in the plugin's readme.md documents each one; keep the two in step.
  */
 export const ErrorCode = {
-  /** The URL is not a ws:// or wss:// URL. Thrown at once by `createConnection`. */
+  /** The URL is not a ws:// or wss:// URL (SSE: not an http:// or https:// URL). Thrown at once. */
   INVALID_URL: 'INVALID_URL',
   /** An option has a wrong type or value. Thrown at once. */
   INVALID_OPTION: 'INVALID_OPTION',
@@ -31,7 +31,7 @@ export const ErrorCode = {
   HANDLER_ERROR: 'HANDLER_ERROR',
   /** The open link failed (platform `onError`); it is replaced. */
   SOCKET_ERROR: 'SOCKET_ERROR',
-  /** A wait (for example `waitFor` in the MQTT entry) ran out of time. */
+  /** A wait (for example `waitFor` in the MQTT entry) ran out of time; SSE: a one-shot stream silent for `idleTimeout`. */
   TIMEOUT: 'TIMEOUT',
   /** MQTT: the broker refused the login (bad username/password or not authorized). */
   NOT_AUTHORIZED: 'NOT_AUTHORIZED',
@@ -43,6 +43,15 @@ export const ErrorCode = {
   INVALID_TOPIC: 'INVALID_TOPIC',
   /** MQTT: the broker rejected a publish (MQTT 5 PUBACK/PUBREC reason code ≥ 0x80), or MQTT.js failed to send it. */
   PUBLISH_FAILED: 'PUBLISH_FAILED',
+  /**
+   * SSE: this platform cannot stream a response (no chunked request: App without it, Alipay, Douyin; a browser without
+   * a streaming `fetch`). The message names the API and why. The source stops; long polling is what works there.
+   */
+  NOT_SUPPORTED: 'NOT_SUPPORTED',
+  /** SSE: the server answered with a status other than 2xx; `error.status` holds it. 5xx, 408 and 429 are retried. */
+  HTTP_STATUS: 'HTTP_STATUS',
+  /** SSE: a 2xx answer whose `Content-Type` is not `text/event-stream`. The source stops, as a browser's does. */
+  BAD_CONTENT_TYPE: 'BAD_CONTENT_TYPE',
 } as const
 
 /** One of the documented error codes. */
@@ -56,6 +65,8 @@ export class LongLinkError extends Error {
   readonly cause?: unknown
   /** MQTT reason or return code, on CONNACK_REFUSED, NOT_AUTHORIZED, SUBSCRIBE_REFUSED and PUBLISH_FAILED. */
   reasonCode?: number
+  /** SSE: the HTTP status of the answer, on HTTP_STATUS and BAD_CONTENT_TYPE. */
+  status?: number
 
   constructor(code: ErrorCode, message: string, cause?: unknown) {
     super(message)

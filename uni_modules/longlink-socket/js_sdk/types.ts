@@ -25,13 +25,24 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
  * - `error`: the platform reported an error (socket error, refused handshake, `fail`, auth hook failure).
  * - `retries-exhausted`: `reconnect.maxRetries` attempts failed in a row.
  * - `socket-limit`: the platform refused another socket.
- * - `open` / `reconnect` / `network-restored` / `foreground`: reasons carried by the transitions toward a link.
+ * - `idle-timeout`: SSE: no byte at all (comments included) for `idleTimeout`.
+ * - `open` / `reconnect` / `network-restored` / `foreground`: reasons carried by the transitions toward a link;
+ *   `rotate`: SSE ended a healthy stream before the platform's request cap (`maxStreamMs`) and resumes it.
  */
 export type CloseReason =
-  'user' | 'server' | 'heartbeat-timeout' | 'network-lost' | 'background' | 'connect-timeout' | 'error' | 'retries-exhausted' | 'socket-limit'
+  | 'user'
+  | 'server'
+  | 'heartbeat-timeout'
+  | 'network-lost'
+  | 'background'
+  | 'connect-timeout'
+  | 'error'
+  | 'retries-exhausted'
+  | 'socket-limit'
+  | 'idle-timeout'
 
 /** The reason carried by a `state` event: a close reason, or what moved the connection toward a link. */
-export type TransitionReason = CloseReason | 'open' | 'connected' | 'reconnect' | 'network-restored' | 'foreground'
+export type TransitionReason = CloseReason | 'open' | 'connected' | 'reconnect' | 'network-restored' | 'foreground' | 'rotate'
 
 /** Anything `send` accepts. Plain objects are sent as JSON text. */
 export type SendData = string | ArrayBuffer | ArrayBufferView | Record<string, unknown> | unknown[]

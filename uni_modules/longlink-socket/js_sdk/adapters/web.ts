@@ -24,7 +24,7 @@ export function findWebSocket(): WebSocketConstructor | undefined {
 }
 
 /** Browser online/offline events, shaped as a lifecycle host. */
-function browserLifecycle(): LifecycleHost | undefined {
+export function browserLifecycle(): LifecycleHost | undefined {
   type Listen = (type: string, listener: () => void) => void
   const win = (globalThis as { window?: { addEventListener?: Listen; removeEventListener?: Listen } }).window
   if (!win || typeof win.addEventListener !== 'function' || typeof win.removeEventListener !== 'function') return undefined

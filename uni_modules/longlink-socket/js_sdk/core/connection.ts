@@ -108,7 +108,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
     if (sv.state !== 'connecting' || !transport) return
     openedAt = Date.now()
     // The queue goes out before anything a `state`/`open` handler sends, so order is kept.
-    for (const item of queue.drain()) write(transport, item.data).then(item.resolve, item.reject)
+    for (const [data, resolve, reject] of queue.drain()) write(transport, data).then(resolve, reject)
     heartbeat && heartbeat.start()
     sv.up({})
   }
@@ -177,7 +177,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
       const state = sv.state
       if (state === 'closing' || state === 'closed') return Promise.reject(fail('CLOSED', `connection ${state}`))
       if (state === 'open' && transport) return write(transport, wire)
-      return new Promise<void>((resolve, reject) => queue.push({ data: wire, resolve, reject }))
+      return new Promise<void>((resolve, reject) => queue.push([wire, resolve, reject]))
     },
 
     close(code = 1000, reason = '') {

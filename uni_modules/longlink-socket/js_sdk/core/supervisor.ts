@@ -59,11 +59,15 @@ export interface Supervisor<E extends SupervisedEvents> {
   failed(error: LongLinkError): void
   /**
    * The link or the attempt is gone for `reason`: tell the user (an open link's end is a `close` event with `message`
-   * and `code`), then retry, wait or stop. A link found dead while it was being verified is replaced at once.
+   * and `code`), then retry, wait or stop. A link found dead while it was being verified is replaced at once. The next
+   * attempt waits `wait` ms when it is given (a server's Retry-After), else the backoff delay.
    */
-  down(reason: CloseReason, error?: LongLinkError, message?: string, code?: number): void
-  /** Stops for good with `error`. */
-  terminal(error: LongLinkError, reason: TransitionReason): void
+  down(reason: CloseReason, error?: LongLinkError, message?: string, code?: number, wait?: number): void
+  /**
+   * Stops for good: pending work fails with `error`, which is reported, or, when `close` is given, the session ends
+   * with that `close` event instead (a stop that is no failure, such as a server that said it has nothing more).
+   */
+  terminal(error: LongLinkError, reason: TransitionReason, close?: E['close']): void
   /** Emits `error` (and logs it). */
   report(error: LongLinkError): void
   /** Lets go of the current link and starts the next attempt now (the auth hook is asked again). */
@@ -118,7 +122,8 @@ export function createSupervisor<E extends SupervisedEvents>(
   let verifying: (() => boolean) | undefined
   let uptimeTimer: Timer
   let stopWatching: (() => void) | undefined
-  const openWaiters: { resolve: () => void; reject: (error: LongLinkError) => void }[] = []
+  /** The resolve and reject of every `open()` waiting for a link (pairs: they minify smaller than objects). */
+  const openWaiters: [resolve: () => void, reject: (error: LongLinkError) => void][] = []
   const closeWaiters: (() => void)[] = []
   /** The `close` event an intentional close ends with, while it runs. */
   let closing: E['close'] | undefined
@@ -128,15 +133,16 @@ export function createSupervisor<E extends SupervisedEvents>(
     const from = state
     if (from === to) return
     state = to
-    log('debug', `state ${from} -> ${to} (${reason})`)
+    log('debug', `${from} -> ${to} (${reason})`)
     emit('state', { from, to, reason } as E['state'])
   }
 
   /** Starts one attempt, unless the network is down or the app is hidden. */
   function connect(reason: TransitionReason): void {
     clearTimeout(retryTimer)
-    if (networkDown || hidden) return transition('offline', hidden ? 'background' : 'network-lost')
+    // Let go of the link first: one replaced on purpose (a planned SSE rotation) while hidden must not linger.
     const current = detach()
+    if (networkDown || hidden) return transition('offline', hidden ? 'background' : 'network-lost')
     // Armed before the transition: a `state` handler that closes the connection clears it with the rest.
     linkTimer = setTimeout(
       () => current() && down('connect-timeout', fail('CONNECT_TIMEOUT', `not open after ${options.connectTimeout} ms`)),
@@ -171,7 +177,7 @@ export function createSupervisor<E extends SupervisedEvents>(
     transition('open', reconnected ? 'reconnect' : 'connected')
     // A `state` handler may have closed it already.
     if (state !== 'open') return
-    for (const waiter of openWaiters.splice(0)) waiter.resolve()
+    for (const waiter of openWaiters.splice(0)) waiter[0]()
     emit('open', { ...extra, reconnected } as E['open'])
   }
 
@@ -184,12 +190,14 @@ export function createSupervisor<E extends SupervisedEvents>(
 
   function failed(error: LongLinkError): void {
     if (state === 'closing') return
+    // The platform kills the links of a hidden app: that is why it went, and no error of the link's own.
+    if (hidden) return down('background')
     // Refused a socket: retrying cannot help until one closes. (An open link that reports it is replaced like any.)
     if (error.code === 'SOCKET_LIMIT' && state === 'connecting') return terminal(error, 'socket-limit')
     down('error', state === 'connecting' && error.code === 'SOCKET_ERROR' ? fail('CONNECT_FAILED', error.message, error) : error, error.message)
   }
 
-  function down(reason: CloseReason, error?: LongLinkError, message = reason as string, code = 1006): void {
+  function down(reason: CloseReason, error?: LongLinkError, message = reason as string, code = 1006, wait = 0): void {
     const wasOpen = state === 'open'
     const now = verifying && !verifying()
     detach()
@@ -209,7 +217,7 @@ export function createSupervisor<E extends SupervisedEvents>(
     // Not when a handler of the events above closed the connection.
     if (state === 'reconnecting') {
       attempt++
-      const delay = now ? 0 : backoffDelay(attempt, policy!)
+      const delay = now ? 0 : wait || backoffDelay(attempt, policy!)
       log('info', `retry ${attempt} in ${delay} ms (${reason})`)
       retryTimer = setTimeout(() => connect('reconnect'), delay)
       emit('reconnecting', { attempt, delay, reason } as E['reconnecting'])
@@ -235,14 +243,14 @@ export function createSupervisor<E extends SupervisedEvents>(
     stopWatching && stopWatching()
     stopWatching = undefined
     driver.stop(error.code === 'CLOSED' ? error : fail('CLOSED', error.message, error))
-    for (const waiter of openWaiters.splice(0)) waiter.reject(error)
+    for (const waiter of openWaiters.splice(0)) waiter[1](error)
   }
 
-  function terminal(error: LongLinkError, reason: TransitionReason): void {
+  function terminal(error: LongLinkError, reason: TransitionReason, close?: E['close']): void {
     detach()
     stop(error)
     transition('closed', reason)
-    report(error)
+    close ? emit('close', close) : report(error)
   }
 
   function ended(): void {
@@ -322,7 +330,8 @@ export function createSupervisor<E extends SupervisedEvents>(
     call(host.onNetworkStatusChange, onNetwork)
     call(host.onAppShow, onShow)
     call(host.onAppHide, onHide)
-    call(host.getNetworkType, { success: (res?: { networkType?: string }) => onNetwork({ networkType: res && res.networkType }), fail() {} })
+    // Its answer has the shape of a network change without `isConnected` (its `networkType` says `none` when offline).
+    call(host.getNetworkType, { success: onNetwork, fail() {} })
     return () => {
       active = false
       call(host.offNetworkStatusChange, onNetwork)
@@ -349,7 +358,7 @@ export function createSupervisor<E extends SupervisedEvents>(
   function open(): Promise<void> {
     if (state === 'open') return Promise.resolve()
     if (state === 'closing') return new Promise<void>((resolve) => closeWaiters.push(resolve)).then(open)
-    const ready = new Promise<void>((resolve, reject) => openWaiters.push({ resolve, reject }))
+    const ready = new Promise<void>((resolve, reject) => openWaiters.push([resolve, reject]))
     if (state === 'idle' || state === 'closed') {
       // A new session: whether the network was down or the app hidden is stale (nothing listened since); the watch
       // asks the network type again.
@@ -364,7 +373,7 @@ export function createSupervisor<E extends SupervisedEvents>(
   // ---- errors ---------------------------------------------------------------------------------------------
 
   function handlerFailed(error: unknown, event: keyof E): void {
-    const wrapped = fail('HANDLER_ERROR', `"${String(event)}" handler threw: ${messageOf(error)}`, error)
+    const wrapped = fail('HANDLER_ERROR', `"${event as string}" handler threw: ${messageOf(error)}`, error)
     // Reporting a failing `error` handler through `error` again could loop forever.
     if (event === 'error') log('error', wrapped.message)
     else report(wrapped)
@@ -410,7 +419,8 @@ export function createSupervisor<E extends SupervisedEvents>(
     terminal,
     report,
     retry(reason) {
-      attempt++
+      // An open link replaced on purpose (a planned rotation) was no failure: it does not count as one.
+      if (state !== 'open') attempt++
       connect(reason)
     },
     ended,
