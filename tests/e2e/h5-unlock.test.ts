@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/browser'
+import { apiCall } from '../support/demo-api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type Backend } from '../../server/app'
 import { rideSummaryText } from '../../server/assistant'
@@ -44,19 +45,6 @@ beforeAll(async () => {
   browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
 }, 120_000)
-
-/** A call to the backend's API from outside the page (another device of the rider): status and JSON body. */
-async function apiCall(base: Backend, method: string, path: string, token?: string, body?: unknown) {
-  const res = await fetch(base.url + path, {
-    method,
-    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...(token && { authorization: `Bearer ${token}` }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  })
-  // Every answer of the API is JSON; each caller reads the fields it expects.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return { status: res.status, body: (await res.json()) as Record<string, any> }
-}
 
 /** Starts `rider`'s ride on `bike` through the HTTP API (login, reserve, unlock) and waits until it is under way. */
 async function rideThroughApi(base: Backend, rider: string, bike: string): Promise<void> {

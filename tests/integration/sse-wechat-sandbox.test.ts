@@ -6,17 +6,16 @@
  * streams a ride's events and the assistant's summary; a source resumes across a backend restart and rotates its
  * stream before the platform's cap, with no event lost or repeated.
  */
-import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type Backend } from '../../server/app'
 import { rideSummaryText } from '../../server/assistant'
 import { createRequestSimulator } from '../support/request-sim'
 import { createWxSimulator } from '../support/socket-task-sim'
 import { loadMiniProgram } from '../support/wechat-sandbox'
+import { apiCall, buildMpWeixin } from '../support/demo-api'
 import { until } from '../support/wait'
 
 const root = resolve(__dirname, '../..')
@@ -25,12 +24,7 @@ const DEMO_PASSWORD = 'sandbox-demo-password'
 
 const cleanups: (() => unknown)[] = []
 
-beforeAll(async () => {
-  await promisify(execFile)(process.execPath, [join(root, 'scripts/uni.mjs'), 'build', '-p', 'mp-weixin'], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: 'production' },
-  })
-}, 120_000)
+beforeAll(buildMpWeixin, 120_000)
 
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
@@ -44,17 +38,6 @@ async function demoBackend(dataDir?: string, port = 0): Promise<Backend> {
   const backend = await startBackend({ env: { PORT: String(port), UNLOCK_DELAY_MS: '100' }, config: { dataDir, demoPassword: DEMO_PASSWORD } })
   cleanups.push(() => backend.close())
   return backend
-}
-
-async function apiCall(backend: Backend, method: string, path: string, token?: string, body?: unknown) {
-  const res = await fetch(backend.url + path, {
-    method,
-    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...(token && { authorization: `Bearer ${token}` }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  })
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return { status: res.status, body: (await res.json()) as Record<string, any> }
 }
 
 async function tokenOf(backend: Backend, rider: string): Promise<string> {

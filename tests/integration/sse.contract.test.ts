@@ -960,6 +960,58 @@ describe('event source: platforms and options', () => {
     expect(aborted).toBe(1)
   })
 
+  it('dispatches nothing after close(), not even the rest of the chunk the closing handler was called from', async () => {
+    const server = await serve((hit) => {
+      openStream(hit)
+      write(hit, 'event: token\ndata: a\n\nevent: done\ndata: whole\n\nevent: token\ndata: AFTER\n\n')
+    })
+    const es = source(server.url(), { platform: simulator({ split: { mode: 'none' } }).wx })
+    const got: string[] = []
+    es.on('token', (e) => got.push(e.data))
+    es.on('done', (e) => {
+      got.push(`done:${e.data}`)
+      void es.close()
+    })
+    const read = collect(es)
+    expect(await within(read.ended, 3000, 'the iterator to end')).toBe('end')
+    expect(got).toEqual(['a', 'done:whole'])
+    expect(read.events.map((e) => e.data)).toEqual(['a', 'whole'])
+    expect(es.stats.events).toBe(2)
+  })
+
+  it('keeps a server retry: of 0 from turning into a request storm (at least 100 ms)', async () => {
+    const server = await serve((hit) => {
+      openStream(hit)
+      hit.res.end('retry: 0\ndata: x\n\n')
+    })
+    const es = source(server.url(), { platform: simulator().wx, reconnect: { min: 1000, max: 5000, jitter: 0 } })
+    const seen = watch(es)
+    await until(() => seen.reconnecting.length >= 2, 3000, 'two reconnects')
+    // Without the floor the delays would be 0 ms; with jitter 0 they are exactly the backoff of a 100 ms base.
+    expect(seen.reconnecting.slice(0, 2).map((r) => r.delay)).toEqual([100, 200])
+  })
+
+  it('takes an event stream whose onHeadersReceived has no statusCode (WeChat DevTools) as 200, and waits for the status of anything else', async () => {
+    const server = await serve((hit) => (hit.n === 1 ? answer(hit, 503) : ticker(hit, 20)))
+    const sim = simulator()
+    // The host's task hands onHeadersReceived its headers without the status, as DevTools does.
+    const host: RequestHost = {
+      request(options) {
+        const task = sim.wx.request(options as unknown as RequestOptions)
+        const on = task.onHeadersReceived.bind(task)
+        ;(task as unknown as { onHeadersReceived: unknown }).onHeadersReceived = (cb: (res: { header: unknown }) => void) =>
+          on((res) => cb({ header: res.header }))
+        return task
+      },
+    }
+    const es = source(server.url(), { platform: host })
+    const seen = watch(es)
+    await until(() => seen.messages.length >= 2, 5000, 'messages after the 503')
+    // The 503 came with its status through success: retried, as a 503 must be.
+    expect(seen.error.map((e) => [e.code, e.status])).toEqual([['HTTP_STATUS', 503]])
+    expect(seen.open[0].status).toBe(200)
+  })
+
   it('throws at once on bad input', () => {
     const sim = simulator()
     const cases: [string, EventSourceOptions | null, string][] = [
@@ -973,6 +1025,9 @@ describe('event source: platforms and options', () => {
       ['http://127.0.0.1/e', { platform: sim.wx, body: 'x' }, 'INVALID_OPTION'],
       ['http://127.0.0.1/e', { platform: sim.wx, method: 'POST', body: 42 as unknown as string }, 'INVALID_OPTION'],
       ['http://127.0.0.1/e', { platform: sim.wx, lastEventId: 'a\nb' }, 'INVALID_OPTION'],
+      // Bytes or a Map would go out as '{}' or index-keyed JSON.
+      ['http://127.0.0.1/e', { platform: sim.wx, method: 'POST', body: new Uint8Array([1, 2]) as never }, 'INVALID_OPTION'],
+      ['http://127.0.0.1/e', { platform: sim.wx, method: 'POST', body: new Map() as never }, 'INVALID_OPTION'],
       ['http://127.0.0.1/e', { platform: sim.wx, idleTimeout: -1 }, 'INVALID_OPTION'],
       ['http://127.0.0.1/e', { platform: sim.wx, maxStreamMs: '300' as unknown as number }, 'INVALID_OPTION'],
       ['http://127.0.0.1/e', { platform: sim.wx, connectTimeout: 0 }, 'INVALID_OPTION'],

@@ -8,17 +8,16 @@
  * bike it is named and opens on request. Then the same flow against Debian's mosquitto as an external broker
  * (`BROKER_URL`).
  */
-import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type Backend } from '../../server/app'
 import { startMosquitto, type MosquittoBroker } from '../support/brokers'
 import { createWxSimulator } from '../support/socket-task-sim'
 import { loadMiniProgram } from '../support/wechat-sandbox'
+import { apiCall, buildMpWeixin } from '../support/demo-api'
 
 const root = resolve(__dirname, '../..')
 const DIST = join(root, 'dist/build/mp-weixin')
@@ -68,12 +67,7 @@ function wxRequest(options: Options): { abort(): void } {
 
 const cleanups: (() => unknown)[] = []
 
-beforeAll(async () => {
-  await promisify(execFile)(process.execPath, [join(root, 'scripts/uni.mjs'), 'build', '-p', 'mp-weixin'], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: 'production' },
-  })
-}, 120_000)
+beforeAll(buildMpWeixin, 120_000)
 
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
@@ -111,19 +105,6 @@ type UnlockFlow = (credential: Credential, bike: string, onStep: (step: string) 
 
 /** The flow's other entry: opens a ride the session's rider holds on `bike`. */
 type ResumeRide = (session: unknown, bike: string, onStep: (step: string) => void) => Promise<UnlockResult>
-
-/** A call to the backend's API from outside the app (another device of the rider): status and JSON body. */
-async function apiCall(backend: Backend, method: string, path: string, token?: string, body?: unknown) {
-  const res = await fetch(backend.url + path, {
-    method,
-    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...(token && { authorization: `Bearer ${token}` }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  })
-  // Every answer of the API is JSON; each caller reads the fields it expects.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return { status: res.status, body: (await res.json()) as Record<string, any> }
-}
 
 /**
  * Starts `rider`'s ride on `bike` through the HTTP API (login, reserve, unlock) and, unless `wait` is false, waits

@@ -46,16 +46,17 @@ export function createFetchTransport(fetchImpl: FetchLike, lifecycle?: Lifecycle
             : fail('CONNECT_FAILED', `fetch failed: ${messageOf(error)}`, error),
         )
       }
-      const pump = (): Promise<void> | void =>
-        reader!.read().then(({ done: ended, value }) => {
+      // Each read starts a new chain (not returned into the last one): a long stream must not hold every read.
+      const pump = (): void =>
+        void reader!.read().then(({ done: ended, value }) => {
           if (done) return
           if (ended) {
             done = true
             return callbacks.end()
           }
           if (value && value.byteLength) callbacks.chunk(value)
-          return pump()
-        })
+          pump()
+        }, failed)
       fetchImpl(request.url, {
         method: request.method,
         headers: request.header,
@@ -72,7 +73,7 @@ export function createFetchTransport(fetchImpl: FetchLike, lifecycle?: Lifecycle
           if (!response.body || typeof response.body.getReader !== 'function')
             throw fail('NOT_SUPPORTED', "this browser's fetch cannot stream a response body")
           reader = response.body.getReader()
-          return pump()
+          pump()
         })
         .catch(failed)
       return () => {

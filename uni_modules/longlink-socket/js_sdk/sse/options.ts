@@ -52,7 +52,10 @@ export function resolveSourceOptions(url: string, input: EventSourceOptions, min
   if (method !== 'GET' && method !== 'POST') invalid(`method must be 'GET' or 'POST', got ${String(method)}`)
   const { body, lastEventId = '' } = input
   const text = typeof body === 'string'
-  if (body != null && !text && typeof body !== 'object') invalid(`body must be a string, an object or an array, got ${typeof body}`)
+  // Bytes, maps and the like would go out as '{}' or index-keyed JSON: only what JSON carries faithfully.
+  const kind = Object.prototype.toString.call(body)
+  if (body != null && !text && kind !== '[object Object]' && kind !== '[object Array]')
+    invalid(`body must be a string, an object or an array, got ${kind}`)
   if (body != null && method === 'GET') invalid('a body needs method POST')
   if (typeof lastEventId !== 'string' || /[\r\n\0]/.test(lastEventId)) invalid('lastEventId must be a string without CR, LF or NUL')
   const queue = input.queue

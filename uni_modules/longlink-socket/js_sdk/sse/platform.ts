@@ -47,39 +47,19 @@ function unsupported(name: string, why: string): StreamTransport {
 /**
  * Picks the transport for the `platform` option. `'auto'` prefers `wx.request` (uni's `request` on mp-weixin returns a
  * Promise instead of the task when interceptors are async, so the platform's own is called), then `fetch`, then
- * `uni.request`. A named platform that is not there throws UNSUPPORTED_PLATFORM; a runtime with none of them gets a
- * source that stops with NOT_SUPPORTED.
+ * `uni.request`; `'uni'` the same (on H5, fetch streams better than uni-h5's request). A named platform that is not
+ * there throws UNSUPPORTED_PLATFORM; a runtime with none of them gets a source that stops with NOT_SUPPORTED.
  */
 export function resolveStreamTransport(platform: EventSourcePlatform | undefined): StreamTransport {
-  if (platform === undefined || platform === 'auto') {
-    const host = findWx()
-    if (host) return createRequestTransport(host, 'wx')
-    const browser = web()
-    if (browser) return browser
-    const uniHost = findUni()
-    if (uniHost) return createRequestTransport(uniHost, 'uni')
-    return unsupported('none', 'no wx.request, fetch or uni.request here')
-  }
-  if (platform === 'wx') {
-    const host = findWx()
-    if (host) return createRequestTransport(host, 'wx')
-    throw fail('UNSUPPORTED_PLATFORM', 'no wx.request here')
-  }
-  if (platform === 'uni') {
-    // On mp-weixin, uni.request is wx.request behind a wrapper that may hide the task; on H5, fetch streams better.
-    const host = findWx()
-    if (host) return createRequestTransport(host, 'uni')
-    const browser = web()
-    if (browser) return browser
-    const uniHost = findUni()
-    if (uniHost) return createRequestTransport(uniHost, 'uni')
-    throw fail('UNSUPPORTED_PLATFORM', 'no uni.request here')
-  }
-  if (platform === 'web') {
-    const browser = web()
-    if (browser) return browser
-    throw fail('UNSUPPORTED_PLATFORM', 'no fetch here')
-  }
   if (platform && typeof platform === 'object' && typeof platform.request === 'function') return createRequestTransport(platform, 'custom')
-  throw fail('INVALID_OPTION', `unknown platform ${String(platform)}`)
+  const auto = platform === undefined || platform === 'auto'
+  if (!auto && platform !== 'wx' && platform !== 'uni' && platform !== 'web') throw fail('INVALID_OPTION', `unknown platform ${String(platform)}`)
+  const host = platform !== 'web' && findWx()
+  if (host) return createRequestTransport(host, auto ? 'wx' : platform)
+  const browser = platform !== 'wx' && web()
+  if (browser) return browser
+  const uniHost = platform !== 'wx' && platform !== 'web' && findUni()
+  if (uniHost) return createRequestTransport(uniHost, 'uni')
+  if (auto) return unsupported('none', 'no wx.request, fetch or uni.request here')
+  throw fail('UNSUPPORTED_PLATFORM', `no ${platform === 'web' ? 'fetch' : `${platform}.request`} here`)
 }

@@ -71,9 +71,10 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
         }
       },
       retry(ms) {
-        // The server's `retry:` is the new base delay; the backoff grows from it as the policy says.
+        // The server's `retry:` is the new base delay; the backoff grows from it as the policy says. Kept within what a
+        // timer takes, and at least 100 ms: a `retry: 0` must not turn a failing server into a request storm.
         if (!policy) return
-        policy.min = ms
+        policy.min = ms = Math.min(Math.max(ms, 100), MAX_DELAY)
         if (policy.max < ms) policy.max = ms
       },
     },
@@ -101,14 +102,10 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
   /** Checks for an idle stream: no byte for `idleTimeout` ms means it is dead. */
   function watchIdle(): void {
     const left = lastByteAt + o.idleTimeout - Date.now()
+    const message = `no byte for ${o.idleTimeout} ms (idleTimeout)`
     if (left > 0) idleTimer = setTimeout(watchIdle, left)
     // A one-shot stream stops here: with an error that says so, so its iterator does not end as if complete.
-    else if (live())
-      sv.down(
-        'idle-timeout',
-        policy ? undefined : fail('TIMEOUT', `no byte for ${o.idleTimeout} ms (idleTimeout)`),
-        `no byte for ${o.idleTimeout} ms`,
-      )
+    else if (live()) sv.down('idle-timeout', policy ? undefined : fail('TIMEOUT', message), message)
   }
 
   /** Ends a healthy stream before the platform's cap and resumes it from the last event id. */
@@ -131,6 +128,7 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
       parser.reset()
       let opened = false
       let status = 0
+      const startedAt = Date.now()
       live = () => opened && current()
       const timeout = o.maxStreamMs ? o.maxStreamMs + 10_000 : undefined
       abort = transport.open(
@@ -140,7 +138,7 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
             if (!current()) return
             status = code
             if (code === 204) return stopOn(fail('CLOSED', 'HTTP 204: the server has no more events'), 204, true)
-            if (code < 200 || code > 299) return refused(fail('HTTP_STATUS', `HTTP ${code}`), code, headers)
+            if (!(code >= 200 && code <= 299)) return refused(fail('HTTP_STATUS', `HTTP ${code}`), code, headers)
             const type = headers['content-type'] || ''
             if (!/^text\/event-stream\s*(;|$)/i.test(type)) {
               return refused(fail('BAD_CONTENT_TYPE', `Content-Type is "${type.slice(0, 100)}", not text/event-stream`), code, headers)
@@ -148,7 +146,8 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
             opened = true
             lastByteAt = Date.now()
             if (o.idleTimeout) idleTimer = setTimeout(watchIdle, o.idleTimeout)
-            if (o.maxStreamMs) rotateTimer = setTimeout(rotate, o.maxStreamMs)
+            // Counted from the request, as the platform's cap is.
+            if (o.maxStreamMs) rotateTimer = setTimeout(rotate, o.maxStreamMs - (lastByteAt - startedAt))
             if (rotating) rotations++
             rotating = false
             sv.up({ status: code, headers })
@@ -161,7 +160,7 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
           },
           end() {
             if (!current()) return
-            if (!opened) return sv.failed(fail('CONNECT_FAILED', 'the response ended before its headers'))
+            if (!opened) return sv.failed(fail('CONNECT_FAILED', 'no status'))
             // An unfinished event at the end of a stream is dropped, its id not committed.
             parser.end()
             if (!policy) return stopOn(fail('CLOSED', 'the server ended the stream'), status, true)
@@ -186,10 +185,13 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
     },
     probe: () => undefined,
     end() {
+      // Nothing more is dispatched, not even the rest of a chunk a handler that called close() is in.
+      live = () => false
       // Aborting a request is immediate: the close is done once the supervisor has stopped the session.
       Promise.resolve().then(sv.ended)
     },
     stop(closed) {
+      live = () => false
       const cause = closed.cause instanceof LongLinkError ? closed.cause : closed
       stopped = cause
       hub.end(cleanStop ? undefined : cause)
@@ -223,8 +225,8 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
       return transport.name
     },
     on(type: string, handler: (payload: never) => void) {
-      if (typeof type !== 'string' || !type) throw fail('INVALID_OPTION', 'type must be a non-empty string')
-      if (typeof handler !== 'function') throw fail('INVALID_OPTION', 'handler must be a function')
+      if (typeof type !== 'string' || !type || typeof handler !== 'function')
+        throw fail('INVALID_OPTION', 'on() needs a type (a non-empty string) and a function')
       if (RESERVED.includes(type)) return sv.on(type as never, handler as never)
       handlers.set(type, [...(handlers.get(type) || []), handler as (event: SseEvent) => void])
       return () => off(type, handler)

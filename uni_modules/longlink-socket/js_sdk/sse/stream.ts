@@ -60,7 +60,7 @@ function bytesOf(data: unknown): Uint8Array {
 /**
  * A transport over `host.request` with `enableChunked: true` and `responseType: 'arraybuffer'`: the body arrives
  * through the task's `onChunkReceived`, the status through `onHeadersReceived`. A host whose task has no
- * `onChunkReceived` cannot stream: the attempt fails with NOT_SUPPORTED (and the request is aborted).
+ * `onChunkReceived` or `onHeadersReceived` cannot stream: the attempt fails with NOT_SUPPORTED (the request is aborted).
  */
 export function createRequestTransport(host: RequestHost, name: string): StreamTransport {
   return {
@@ -70,8 +70,6 @@ export function createRequestTransport(host: RequestHost, name: string): StreamT
       let task: RequestTaskLike | undefined
       let done = false
       let heard = false
-      /** Chunks of a host that delivered body bytes before the headers: held until the headers come. */
-      let early: Uint8Array[] | undefined
       const finish = (error?: LongLinkError) => {
         if (done) return
         done = true
@@ -79,10 +77,19 @@ export function createRequestTransport(host: RequestHost, name: string): StreamT
       }
       const headers = (res: { statusCode?: number; header?: Record<string, unknown> } | undefined) => {
         if (heard || done || !res) return
+        const header = lowerCaseHeaders(res.header)
+        let status = res.statusCode
+        // WeChat DevTools leaves the status out of onHeadersReceived: an event stream is taken as 200, anything else
+        // waits for the status that `success` brings.
+        if (typeof status !== 'number') {
+          if (!/^text\/event-stream/i.test(header['content-type'] || '')) return
+          status = 200
+        }
         heard = true
-        callbacks.headers(Number(res.statusCode), lowerCaseHeaders(res.header))
-        for (const bytes of early ? early.splice(0) : []) done || callbacks.chunk(bytes)
+        callbacks.headers(status, header)
       }
+      /** The platform's `fail`, or a throw from `request` itself. */
+      const failed = (res: unknown) => finish(fail('CONNECT_FAILED', `${name}.request failed: ${messageOf(res)}`, res))
       const cancel = () => {
         try {
           task && typeof task.abort === 'function' && task.abort()
@@ -99,21 +106,23 @@ export function createRequestTransport(host: RequestHost, name: string): StreamT
           timeout: request.timeout,
           enableChunked: true,
           responseType: 'arraybuffer',
-          // With enableChunked the body came through the chunks; the result still carries the status, for a host that
-          // did not call onHeadersReceived.
-          success: (res: { statusCode?: number; header?: Record<string, unknown> }) => (headers(res), finish()),
-          fail: (res: unknown) => finish(fail('CONNECT_FAILED', `${name}.request failed: ${messageOf(res)}`, res)),
+          // With enableChunked the body came through the chunks; the result still carries the status (DevTools leaves it
+          // out of onHeadersReceived). A macrotask later: a host that calls `success` before the last onChunkReceived
+          // must not lose that chunk.
+          success: (res: { statusCode?: number; header?: Record<string, unknown> }) => void setTimeout(() => (headers(res), finish())),
+          fail: failed,
         }) as RequestTaskLike | undefined
       } catch (error) {
-        finish(fail('CONNECT_FAILED', `${name}.request threw: ${messageOf(error)}`, error))
+        failed(error)
       }
-      if (!done && (!task || typeof task.onChunkReceived !== 'function')) {
+      // Both are needed: body bytes that came before the status could not be told from an error page's.
+      if (!done && (!task || typeof task.onChunkReceived !== 'function' || typeof task.onHeadersReceived !== 'function')) {
         cancel()
         // App without enableChunked, Alipay and Douyin: long polling is what works there.
-        finish(fail('NOT_SUPPORTED', `${name}.request cannot stream here: its task has no onChunkReceived`))
+        finish(fail('NOT_SUPPORTED', `${name}.request cannot stream here: its task has no onChunkReceived/onHeadersReceived`))
       }
       if (done) return cancel
-      task!.onHeadersReceived && task!.onHeadersReceived(headers)
+      task!.onHeadersReceived!(headers)
       task!.onChunkReceived!((res) => {
         if (done) return
         let bytes: Uint8Array
@@ -123,7 +132,8 @@ export function createRequestTransport(host: RequestHost, name: string): StreamT
           cancel()
           return finish(error as LongLinkError)
         }
-        heard ? callbacks.chunk(bytes) : (early || (early = [])).push(bytes)
+        // Before the status only an error page's body can come (an event stream is taken as 200 at once).
+        if (heard) callbacks.chunk(bytes)
       })
       return () => {
         done = true
