@@ -6,10 +6,10 @@ export type WireData = string | ArrayBuffer
 /** One connection attempt's parameters, as the platform receives them. */
 export interface TransportRequest {
   url: string
-  header?: Record<string, string>
-  protocols?: string[]
+  header?: Record<string, string> | undefined
+  protocols?: string[] | undefined
   /** The platform's own connect timeout (ms), passed through untouched. */
-  timeout?: number
+  timeout?: number | undefined
 }
 
 /**
@@ -45,7 +45,7 @@ export interface LifecycleHost {
 /** A SocketTask as wx, uni, my and tt return it. */
 export interface SocketTaskLike {
   send(options: { data: WireData; success?: () => void; fail?: (err: { errMsg?: string }) => void }): void
-  close(options: { code?: number; reason?: string; success?: () => void; fail?: (err: unknown) => void }): void
+  close(options: { code?: number | undefined; reason?: string | undefined; success?: () => void; fail?: (err: unknown) => void }): void
   onOpen(cb: (res?: unknown) => void): void
   onClose(cb: (res: { code?: number; reason?: string }) => void): void
   onError(cb: (res: { errMsg?: string }) => void): void
@@ -64,5 +64,5 @@ export interface Adapter {
   /** Starts one attempt. Errors surface through `events.onError`, never as throws after return. */
   open(request: TransportRequest, events: TransportEvents): Transport
   /** Lifecycle APIs the connection may use (network and app show/hide). */
-  readonly lifecycle?: LifecycleHost
+  readonly lifecycle?: LifecycleHost | undefined
 }

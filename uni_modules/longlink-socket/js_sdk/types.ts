@@ -94,8 +94,8 @@ export type ConnectionEventName = keyof ConnectionEvents
 
 /** What the `auth` hook may return: extra headers and query parameters for this attempt only. */
 export interface AuthResult {
-  header?: Record<string, string>
-  query?: Record<string, string | number | boolean>
+  header?: Record<string, string> | undefined
+  query?: Record<string, string | number | boolean> | undefined
 }
 
 /** What the `auth` hook is told about the attempt it prepares. */
@@ -109,39 +109,44 @@ export interface AuthContext {
 /** Application-level heartbeat (mini-programs cannot send WebSocket ping frames from JS). */
 export interface HeartbeatOptions {
   /** Send a ping after this many ms without inbound traffic. Default 25000. */
-  interval?: number
+  interval?: number | undefined
   /** Declare the link dead when nothing arrives this many ms after the ping. Default 10000. */
-  timeout?: number
+  timeout?: number | undefined
   /** The ping to send: data, or a function returning it. Default `'ping'`. */
-  ping?: SendData | (() => SendData)
+  ping?: SendData | (() => SendData) | undefined
   /** How to recognise a pong: equal text, or a predicate. Matching messages are not delivered. Default `'pong'`. */
-  pong?: string | ((data: MessageData) => boolean)
+  pong?: string | ((data: MessageData) => boolean) | undefined
 }
 
 /** Reconnect policy: jittered exponential backoff. */
 export interface ReconnectOptions {
   /** Upper bound of the first retry's delay in ms. Default 1000. */
-  min?: number
+  min?: number | undefined
   /** Largest delay in ms. Default 30000. */
-  max?: number
+  max?: number | undefined
   /** Growth of the delay bound per attempt. Default 2. */
-  factor?: number
+  factor?: number | undefined
   /**
    * Share of each delay that is random, 0…1: a delay is drawn from `[bound × (1 − jitter), bound]`.
    * 1 is full jitter; the default 0.5 spreads clients that lost the same server while keeping each
    * delay at least as long as the one before (with `factor` ≥ 2).
    */
-  jitter?: number
+  jitter?: number | undefined
   /** Failed attempts in a row before giving up with `RETRIES_EXHAUSTED`. Default Infinity. */
-  maxRetries?: number
+  maxRetries?: number | undefined
   /** A link must stay open this long (ms) before the attempt counter resets. Default 5000. */
-  minUptime?: number
+  minUptime?: number | undefined
 }
 
 /** A logger: a function, or an object with level methods (`console` works). Lines never hold secrets. */
 export type Logger =
   | ((level: 'debug' | 'info' | 'warn' | 'error', message: string) => void)
-  | { debug?: (m: string) => void; info?: (m: string) => void; warn?: (m: string) => void; error?: (m: string) => void }
+  | {
+      debug?: ((m: string) => void) | undefined
+      info?: ((m: string) => void) | undefined
+      warn?: ((m: string) => void) | undefined
+      error?: ((m: string) => void) | undefined
+    }
 
 /** The platform to use: a name, a host object with `connectSocket` (my, tt, a test simulator), or an adapter. */
 export type PlatformOption = 'auto' | 'uni' | 'wx' | 'web' | SocketHost | Adapter
@@ -151,30 +156,30 @@ export interface ConnectionOptions {
   /** ws:// or wss:// URL. */
   url: string
   /** Which socket API to use. Default `'auto'`: uni, then wx, then the standard WebSocket. */
-  platform?: PlatformOption
+  platform?: PlatformOption | undefined
   /** Handshake headers (mini-programs and App; browsers cannot set them). */
-  header?: Record<string, string>
+  header?: Record<string, string> | undefined
   /** WebSocket subprotocols. */
-  protocols?: string | string[]
+  protocols?: string | string[] | undefined
   /** Passed to the platform's `connectSocket` as its own timeout (ms). */
-  timeout?: number
+  timeout?: number | undefined
   /** Per-attempt limit (ms) for the link to open. Default 10000. */
-  connectTimeout?: number
+  connectTimeout?: number | undefined
   /**
    * How long (ms) an open link has to answer a heartbeat ping sent when the app comes back from the background or
    * the network type changes; without an answer it is replaced at once. Default 3000. Needs `heartbeat`.
    */
-  verifyTimeout?: number
+  verifyTimeout?: number | undefined
   /** Heartbeat settings, or `false` to turn it off. */
-  heartbeat?: HeartbeatOptions | false
+  heartbeat?: HeartbeatOptions | false | undefined
   /** Reconnect policy, or `false` to never reconnect. */
-  reconnect?: ReconnectOptions | false
+  reconnect?: ReconnectOptions | false | undefined
   /** Outgoing queue used while the link is not open. */
-  queue?: { max?: number }
+  queue?: { max?: number | undefined } | undefined
   /** Called before every attempt; may return fresh headers/query (for example a refreshed token). */
-  auth?: (context: AuthContext) => AuthResult | void | Promise<AuthResult | void>
+  auth?: ((context: AuthContext) => AuthResult | void | Promise<AuthResult | void>) | undefined
   /** Receives debug lines; tokens and passwords are redacted. */
-  logger?: Logger
+  logger?: Logger | undefined
 }
 
 /** Traffic and health figures of a connection (application messages only; heartbeats are not counted). */

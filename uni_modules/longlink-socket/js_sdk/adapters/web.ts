@@ -60,7 +60,7 @@ export function createWebAdapter(WebSocketImpl: WebSocketConstructor | undefined
     name: 'web',
     lifecycle,
     open(request, events) {
-      const options: Record<string, unknown> = {}
+      const options: { headers?: Record<string, string>; handshakeTimeout?: number } = {}
       if (request.header) options.headers = request.header
       if (request.timeout) options.handshakeTimeout = request.timeout
       let socket: WebSocketLike

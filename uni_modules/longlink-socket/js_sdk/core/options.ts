@@ -101,8 +101,8 @@ export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlin
   let heartbeat: ResolvedOptions['heartbeat']
   const hb = section('heartbeat', options.heartbeat)
   if (hb) {
-    const ping = hb.ping ?? 'ping'
-    const pong = hb.pong ?? 'pong'
+    const ping = hb['ping'] ?? 'ping'
+    const pong = hb['pong'] ?? 'pong'
     if (ping === null) invalid('heartbeat.ping must not be null')
     if (typeof pong !== 'string' && typeof pong !== 'function') invalid('heartbeat.pong must be a string or a function')
     heartbeat = {
@@ -123,12 +123,12 @@ export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlin
       maxRetries: COUNT,
       minUptime: MS0,
     })
-  if (reconnect && rc.max === undefined) reconnect.max = Math.max(reconnect.max, reconnect.min)
+  if (reconnect && rc['max'] === undefined) reconnect.max = Math.max(reconnect.max, reconnect.min)
   if (reconnect && reconnect.max < reconnect.min) invalid(`reconnect.max must be >= reconnect.min, got ${reconnect.max}`)
 
   const queue = section('queue', options.queue)!
   // The top-level numbers, checked against the defaults (the nested defaults ride along and are replaced below).
-  const top = numbers('', { ...options, queueMax: queue.max } as Record<string, unknown>, { ...DEFAULTS, timeout: 0 }, {
+  const top = numbers('', { ...options, queueMax: queue['max'] } as Record<string, unknown>, { ...DEFAULTS, timeout: 0 }, {
     connectTimeout: MS,
     verifyTimeout: MS,
     queueMax: [(n) => Number.isInteger(n) && n >= 0, 'an integer >= 0 (queue.max)'],

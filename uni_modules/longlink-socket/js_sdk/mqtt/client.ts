@@ -204,7 +204,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
   function failPending(closed: LongLinkError): void {
     const outgoing = engine.outgoing
     for (const id of Object.keys(outgoing)) {
-      const entry = outgoing[id]
+      const entry = outgoing[id]!
       delete outgoing[id]
       if (entry.cb) entry.cb(closed)
     }

@@ -74,7 +74,7 @@ export function createMqttStream(adapter: Adapter, request: TransportRequest, ho
     pending = []
     let size = 0
     for (const chunk of chunks) size += chunk.byteLength
-    const frame = chunks.length === 1 ? chunks[0] : new Uint8Array(size)
+    const frame = chunks.length === 1 ? chunks[0]! : new Uint8Array(size)
     if (chunks.length > 1) {
       let offset = 0
       for (const chunk of chunks) {

@@ -30,8 +30,8 @@ export interface SubscriptionHost {
 
 /** The per-filter handlers of an MQTT client, with their SUBSCRIBE/UNSUBSCRIBE traffic and `waitFor`. */
 export interface Subscriptions {
-  subscribe(filter: string, handler: Handler, options?: { qos?: 0 | 1 | 2 }): Promise<Subscription>
-  waitFor(filter: string, options?: { timeout?: number; qos?: 0 | 1 | 2 }): Promise<MqttMessage>
+  subscribe(filter: string, handler: Handler, options?: { qos?: 0 | 1 | 2 | undefined }): Promise<Subscription>
+  waitFor(filter: string, options?: { timeout?: number | undefined; qos?: 0 | 1 | 2 | undefined }): Promise<MqttMessage>
   /** After CONNACK: subscribes again every filter the broker does not hold. Resolves once all are answered. */
   restore(sessionPresent: boolean): Promise<void>
   /** Runs the handlers whose filter the message is for. */
@@ -98,7 +98,7 @@ export function createSubscriptions(engine: Engine, version: 4 | 5, host: Subscr
     return new Promise((resolve) => host.withEngine(() => (engine.connected ? engine.unsubscribe(filter, {}, () => resolve()) : resolve())))
   }
 
-  function subscribe(filter: string, handler: Handler, options: { qos?: 0 | 1 | 2 } = {}): Promise<Subscription> {
+  function subscribe(filter: string, handler: Handler, options: { qos?: 0 | 1 | 2 | undefined } = {}): Promise<Subscription> {
     checkFilter(filter)
     if (typeof handler !== 'function') throw fail('INVALID_OPTION', 'subscribe needs a handler function')
     const qos = qosOf(options && options.qos)
@@ -162,7 +162,7 @@ export function createSubscriptions(engine: Engine, version: 4 | 5, host: Subscr
     dispatch(message) {
       // MQTT 5 brokers send one copy per matching subscription, each tagged with its identifier: route by the tag so
       // overlapping filters do not deliver a message twice. Untagged messages (MQTT 3.1.1) route by matching.
-      const tag = message.packet.properties && message.packet.properties.subscriptionIdentifier
+      const tag = message.packet.properties && message.packet.properties['subscriptionIdentifier']
       const tags = tag === undefined ? undefined : ([] as unknown[]).concat(tag)
       subs.forEach((entry, filter) => {
         if (tags ? !tags.includes(entry.id) : !topicMatches(filter, message.topic)) return

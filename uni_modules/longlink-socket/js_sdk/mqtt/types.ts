@@ -7,10 +7,10 @@ export type MqttPayload = string | ArrayBuffer | ArrayBufferView | Record<string
 
 /** What the `auth` hook may return before an attempt: fresh credentials and handshake extras. */
 export interface MqttAuthResult {
-  username?: string
-  password?: string
-  header?: Record<string, string>
-  query?: Record<string, string | number | boolean>
+  username?: string | undefined
+  password?: string | undefined
+  header?: Record<string, string> | undefined
+  query?: Record<string, string | number | boolean> | undefined
 }
 
 /** Options of {@link createMqttClient}. */
@@ -18,48 +18,56 @@ export interface MqttClientOptions {
   /** ws:// or wss:// URL of the broker's WebSocket listener. */
   url: string
   /** As in the core: `'auto'` (uni → wx → WebSocket), `'uni'`, `'wx'`, `'web'`, a host with `connectSocket`, or an adapter. */
-  platform?: PlatformOption
+  platform?: PlatformOption | undefined
   /** Default: `longlink_` and 12 random characters. Required with `clean: false`. */
-  clientId?: string
+  clientId?: string | undefined
   /** Seconds between keepalive pings; a silent link is dropped after 1.5 × keepalive. Default 30. */
-  keepalive?: number
-  username?: string
-  password?: string
+  keepalive?: number | undefined
+  username?: string | undefined
+  password?: string | undefined
   /** Called before every attempt; may return fresh credentials, headers or query parameters. */
-  auth?: (context: AuthContext) => MqttAuthResult | void | Promise<MqttAuthResult | void>
+  auth?: ((context: AuthContext) => MqttAuthResult | void | Promise<MqttAuthResult | void>) | undefined
   /** Start without a broker session (default true). With false, the broker keeps subscriptions and QoS ≥ 1 messages. */
-  clean?: boolean
+  clean?: boolean | undefined
   /** 4 (MQTT 3.1.1, default) or 5. */
-  protocolVersion?: 4 | 5
+  protocolVersion?: 4 | 5 | undefined
   /** Last will, published by the broker if the link dies without DISCONNECT. */
-  will?: { topic: string; payload: MqttPayload; qos?: 0 | 1 | 2; retain?: boolean; properties?: Record<string, unknown> }
+  will?:
+    | {
+        topic: string
+        payload: MqttPayload
+        qos?: 0 | 1 | 2 | undefined
+        retain?: boolean | undefined
+        properties?: Record<string, unknown> | undefined
+      }
+    | undefined
   /** MQTT 5 CONNECT properties. */
-  properties?: Record<string, unknown>
+  properties?: Record<string, unknown> | undefined
   /** Jittered backoff as in the core, or false. */
-  reconnect?: ReconnectOptions | false
+  reconnect?: ReconnectOptions | false | undefined
   /** How long (ms) each attempt may take until it is open (CONNACK and every filter subscribed again). Default 10000. */
-  connectTimeout?: number
+  connectTimeout?: number | undefined
   /**
    * How long (ms) an open link has to answer a PINGREQ sent when the app comes back from the background or the
    * network type changes; without a PINGRESP it is replaced at once, whatever `keepalive` says. Default 3000.
    */
-  verifyTimeout?: number
+  verifyTimeout?: number | undefined
   /** Handshake headers (mini-programs and App). */
-  header?: Record<string, string>
+  header?: Record<string, string> | undefined
   /** WebSocket subprotocols. Default `['mqtt']`. */
-  protocols?: string | string[]
+  protocols?: string | string[] | undefined
   /** Publishes made while not connected wait here, at most `max` (default 100), then QUEUE_FULL. */
-  queue?: { max?: number }
+  queue?: { max?: number | undefined } | undefined
   /** Receives debug lines; passwords and tokens are redacted. */
-  logger?: Logger
+  logger?: Logger | undefined
 }
 
 /** Options of `publish`. */
 export interface PublishOptions {
-  qos?: 0 | 1 | 2
-  retain?: boolean
+  qos?: 0 | 1 | 2 | undefined
+  retain?: boolean | undefined
   /** MQTT 5 PUBLISH properties. */
-  properties?: Record<string, unknown>
+  properties?: Record<string, unknown> | undefined
 }
 
 /** A live subscription of one handler. */
@@ -103,9 +111,9 @@ export interface MqttClient {
    * Adds a handler for a filter (`+`/`#` wildcards, `$share/group/...`). Several handlers may share a filter; only
    * handlers whose filter matches a topic run. Throws INVALID_TOPIC at once; rejects with SUBSCRIBE_REFUSED.
    */
-  subscribe(filter: string, handler: (message: MqttMessage) => void, options?: { qos?: 0 | 1 | 2 }): Promise<Subscription>
+  subscribe(filter: string, handler: (message: MqttMessage) => void, options?: { qos?: 0 | 1 | 2 | undefined }): Promise<Subscription>
   /** The first message on `filter` (subscribing if needed and cleaning up after); TIMEOUT after `timeout` ms (default 30000). */
-  waitFor(filter: string, options?: { timeout?: number; qos?: 0 | 1 | 2 }): Promise<MqttMessage>
+  waitFor(filter: string, options?: { timeout?: number | undefined; qos?: 0 | 1 | 2 | undefined }): Promise<MqttMessage>
   /**
    * Publishes; resolves when the QoS handshake completes (QoS 0: when written). Offline publishes wait in a bounded
    * queue; QoS ≥ 1 ones are kept until acknowledged across reconnects. Throws INVALID_TOPIC at once for a wildcard.

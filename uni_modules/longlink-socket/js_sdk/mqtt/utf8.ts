@@ -26,7 +26,7 @@ export function utf8Encode(text: string): Uint8Array {
 export function utf8Decode(bytes: Uint8Array): string {
   let out = ''
   for (let i = 0; i < bytes.length;) {
-    const b = bytes[i]
+    const b = bytes[i]!
     let needed = b < 0x80 ? 0 : b >= 0xc2 && b < 0xe0 ? 1 : b >= 0xe0 && b < 0xf0 ? 2 : b >= 0xf0 && b < 0xf5 ? 3 : -1
     let code = needed === 0 ? b : needed === 1 ? b & 31 : needed === 2 ? b & 15 : b & 7
     let j = 1

@@ -56,7 +56,7 @@ export function createUtf8StreamDecoder(): Utf8StreamDecoder {
       if (units.length <= length) units = new Uint16Array(length + 1)
       let out = 0
       for (let i = 0; i < length; i++) {
-        const byte = chunk[i]
+        const byte = chunk[i]!
         if (needed === 0) {
           if (byte < 0x80) units[out++] = byte
           else if (byte >= 0xc2 && byte <= 0xdf) {

@@ -22,7 +22,7 @@ export function createIteratorHub<T>(max: number, overflow: (error: LongLinkErro
   }
   /** Replaced, never mutated: a sink that detaches while values are handed out does not disturb the loop. */
   let sinks: Sink[] = []
-  let finished: { error?: LongLinkError } | undefined
+  let finished: { error?: LongLinkError | undefined } | undefined
 
   return {
     push(value) {

@@ -123,7 +123,7 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
       // No cache-control: it would cost a CORS preflight on H5, where fetch's `cache: 'no-store'` does its work.
       const header: Record<string, string> = { accept: 'text/event-stream' }
       if (o.contentType) header['content-type'] = o.contentType
-      for (const name in request.header) header[name.toLowerCase()] = request.header[name]
+      for (const name in request.header) header[name.toLowerCase()] = request.header[name]!
       if (parser.lastEventId) header['last-event-id'] = parser.lastEventId
       parser.reset()
       let opened = false

@@ -30,7 +30,7 @@ export interface StreamCallbacks {
 export interface StreamTransport {
   /** `wx`, `uni`, `web`, `custom`. */
   readonly name: string
-  readonly lifecycle?: LifecycleHost
+  readonly lifecycle?: LifecycleHost | undefined
   /** Starts one request; returns what aborts it. Failures arrive through `fail`, never as a throw. */
   open(request: StreamRequest, callbacks: StreamCallbacks): () => void
 }

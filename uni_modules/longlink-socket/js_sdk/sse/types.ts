@@ -19,44 +19,44 @@ export type EventSourcePlatform = 'auto' | 'uni' | 'wx' | 'web' | RequestHost
 /** Options of {@link createEventSource}. Every one is optional. */
 export interface EventSourceOptions {
   /** Default `'auto'`: `wx.request` in a WeChat mini-program, `fetch` in a browser, else `uni.request`. */
-  platform?: EventSourcePlatform
+  platform?: EventSourcePlatform | undefined
   /** `'GET'` (default) or `'POST'`. */
-  method?: 'GET' | 'POST'
+  method?: 'GET' | 'POST' | undefined
   /** Request headers (strings). `Accept`, `Cache-Control` and `Last-Event-ID` are set by the source. */
-  headers?: Record<string, string>
+  headers?: Record<string, string> | undefined
   /**
    * The request body (POST): a string as is (`text/plain` unless `headers` name a type), or a plain object or array
    * as JSON (`application/json`). The same body is sent again on every reconnect.
    */
-  body?: string | Record<string, unknown> | unknown[]
+  body?: string | Record<string, unknown> | unknown[] | undefined
   /** Called before every attempt; may return fresh headers and query parameters (for example a refreshed token). */
-  auth?: (context: AuthContext) => AuthResult | void | Promise<AuthResult | void>
+  auth?: ((context: AuthContext) => AuthResult | void | Promise<AuthResult | void>) | undefined
   /** The id to resume after on the first request (sent as `Last-Event-ID`). Default none. */
-  lastEventId?: string
+  lastEventId?: string | undefined
   /**
    * Reconnect policy (the core's shape: `min`, `max`, `factor`, `jitter`, `maxRetries`, `minUptime`), or `false` for
    * a one-shot stream that ends with `close` when the server ends the response. A server's `retry:` field replaces
    * `min`, the base delay.
    */
-  reconnect?: ReconnectOptions | false
+  reconnect?: ReconnectOptions | false | undefined
   /** How long (ms) one attempt may take to get the response headers. Default 10000. */
-  connectTimeout?: number
+  connectTimeout?: number | undefined
   /**
    * An open stream that delivers no byte at all (comments included) for this long (ms) is dead: it is replaced,
    * reason `idle-timeout` (a one-shot stream stops with TIMEOUT). Keep it above the server's keep-alive interval.
    * Default 45000; `false` turns it off.
    */
-  idleTimeout?: number | false
+  idleTimeout?: number | false | undefined
   /**
    * A healthy stream is ended and resumed (from the last event id) after this long (ms), before the platform cuts the
    * request. Default 50000 on mini-program platforms (their cap is 60 s), off (`false`) on H5 and for a one-shot
    * stream (`reconnect: false`: resuming it would send its request again).
    */
-  maxStreamMs?: number | false
+  maxStreamMs?: number | false | undefined
   /** Events the async iterator may hold for a slow consumer before it fails with QUEUE_FULL. Default 1000. */
-  queue?: { max?: number }
+  queue?: { max?: number | undefined } | undefined
   /** Receives debug lines; tokens and passwords are redacted. */
-  logger?: Logger
+  logger?: Logger | undefined
 }
 
 /** The `open` event: a stream is open (the answer was 2xx `text/event-stream`). */

@@ -33,20 +33,22 @@ export interface DuplexLike {
 }
 
 export interface ClientOptions {
-  clientId?: string
-  keepalive?: number
-  clean?: boolean
-  protocolVersion?: 3 | 4 | 5
-  protocolId?: string
-  username?: string
-  password?: string | Uint8Array
-  will?: { topic: string; payload: string | Uint8Array; qos?: 0 | 1 | 2; retain?: boolean; properties?: Record<string, unknown> }
-  reconnectPeriod?: number
-  connectTimeout?: number
-  resubscribe?: boolean
-  manualConnect?: boolean
-  queueQoSZero?: boolean
-  properties?: Record<string, unknown>
+  clientId?: string | undefined
+  keepalive?: number | undefined
+  clean?: boolean | undefined
+  protocolVersion?: 3 | 4 | 5 | undefined
+  protocolId?: string | undefined
+  username?: string | undefined
+  password?: string | Uint8Array | undefined
+  will?:
+    | { topic: string; payload: string | Uint8Array; qos?: 0 | 1 | 2 | undefined; retain?: boolean | undefined; properties?: Record<string, unknown> | undefined }
+    | undefined
+  reconnectPeriod?: number | undefined
+  connectTimeout?: number | undefined
+  resubscribe?: boolean | undefined
+  manualConnect?: boolean | undefined
+  queueQoSZero?: boolean | undefined
+  properties?: Record<string, unknown> | undefined
   [key: string]: unknown
 }
 
@@ -76,14 +78,14 @@ export declare class MqttClient {
   end(force?: boolean, callback?: () => void): this
   subscribe(
     topic: string | string[] | Record<string, { qos: 0 | 1 | 2 }>,
-    options: { qos?: 0 | 1 | 2; properties?: Record<string, unknown> },
+    options: { qos?: 0 | 1 | 2 | undefined; properties?: Record<string, unknown> | undefined },
     callback: (error: ErrorWithReasonCode | null | undefined, subscriptions?: { topic: string; qos: number }[], packet?: MqttPacket) => void,
   ): this
   unsubscribe(topic: string | string[], options: Record<string, unknown>, callback: (error?: Error | null) => void): this
   publish(
     topic: string,
     message: string | Uint8Array,
-    options: { qos?: 0 | 1 | 2; retain?: boolean; properties?: Record<string, unknown> },
+    options: { qos?: 0 | 1 | 2 | undefined; retain?: boolean | undefined; properties?: Record<string, unknown> | undefined },
     callback: (error?: ErrorWithReasonCode | null) => void,
   ): this
   on(event: 'connect', listener: (packet: MqttPacket) => void): this

@@ -1,0 +1,90 @@
+/**
+ * The plugin readme's page examples (every ```vue block, in both languages) work when pasted: each becomes a page of a
+ * fresh copy of this host (the plain uni plugin, the host's own tsconfig), which is type-checked with vue-tsc and built
+ * for mp-weixin and H5. A snippet that uses an undefined name, a top-level await or a wrong option fails here.
+ */
+import { execFile } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const root = resolve(__dirname, '../..')
+const run = promisify(execFile)
+const HOST_FILES = [
+  'App.vue',
+  'main.ts',
+  'index.html',
+  'manifest.json',
+  'vite.config.ts',
+  'tsconfig.json',
+  'shims.d.ts',
+  'package.json',
+  'uni_modules',
+]
+
+/** Every ```vue block of the readme, in order. */
+function pageBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/^```vue\n([\s\S]*?)^```$/gm)].map((m) => m[1])
+}
+
+const readme = readFileSync(join(root, 'uni_modules/longlink-socket/readme.md'), 'utf8')
+const pages = pageBlocks(readme)
+let host: string
+
+beforeAll(() => {
+  host = mkdtempSync(join(tmpdir(), 'longlink-readme-'))
+  for (const name of HOST_FILES) cpSync(join(root, name), join(host, name), { recursive: true })
+  symlinkSync(join(root, 'node_modules'), join(host, 'node_modules'), 'dir')
+  const paths = pages.map((source, i) => {
+    const path = `pages/readme${i}/readme${i}`
+    mkdirSync(join(host, `pages/readme${i}`), { recursive: true })
+    writeFileSync(join(host, `${path}.vue`), source)
+    return { path, style: {} }
+  })
+  writeFileSync(join(host, 'pages.json'), JSON.stringify({ pages: paths }))
+})
+
+afterAll(() => rmSync(host, { recursive: true, force: true }))
+
+describe('the plugin readme’s pages, pasted into a host', () => {
+  it('has page examples in both languages: the core with onLoad/onUnload, MQTT, SSE and the composables', () => {
+    const half = readme.indexOf('\n## English')
+    const zh = pageBlocks(readme.slice(0, half))
+    const en = pageBlocks(readme.slice(half))
+    for (const blocks of [zh, en]) {
+      expect(blocks.some((b) => b.includes('js_sdk/index') && b.includes('onUnload'))).toBe(true)
+      expect(blocks.some((b) => b.includes('js_sdk/mqtt') && b.includes('onUnload'))).toBe(true)
+      expect(blocks.some((b) => b.includes('js_sdk/sse') && b.includes('onUnload'))).toBe(true)
+      expect(blocks.some((b) => b.includes('js_sdk/vue-mqtt'))).toBe(true)
+    }
+    // Top-level await makes setup async: a blank page on H5, unsupported in mini-programs.
+    for (const block of pages) expect(block).not.toMatch(/^await /m)
+  })
+
+  it('type-checks them with vue-tsc under the host tsconfig', async () => {
+    const vueTsc = join(root, 'node_modules/vue-tsc/bin/vue-tsc.js')
+    // Only the pasted pages and what they import: the host's own tests and server are not copied.
+    const config = { extends: './tsconfig.json', include: ['pages/**/*.vue', 'shims.d.ts', 'uni_modules/**/*.ts'] }
+    writeFileSync(join(host, 'tsconfig.readme.json'), JSON.stringify(config))
+    await run(process.execPath, [vueTsc, '--noEmit', '-p', 'tsconfig.readme.json'], { cwd: host }).catch((error: { stdout?: string }) => {
+      throw new Error(`vue-tsc failed:\n${error.stdout}`)
+    })
+  }, 120_000)
+
+  it.each(['mp-weixin', 'h5'])(
+    'builds them for %s',
+    async (platform) => {
+      const cli = join(root, 'node_modules/@dcloudio/vite-plugin-uni/bin/uni.js')
+      await run(process.execPath, [cli, 'build', ...(platform === 'h5' ? [] : ['-p', platform])], {
+        cwd: host,
+        env: { ...process.env, UNI_INPUT_DIR: host, NODE_ENV: 'production' },
+      })
+      const out = join(host, 'dist/build', platform)
+      if (platform === 'mp-weixin') for (let i = 0; i < pages.length; i++) expect(existsSync(join(out, `pages/readme${i}/readme${i}.js`))).toBe(true)
+      else expect(existsSync(join(out, 'index.html'))).toBe(true)
+    },
+    180_000,
+  )
+})
