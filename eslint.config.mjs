@@ -48,6 +48,15 @@ export default defineConfig(
     languageOptions: { globals: globals.node },
   },
   {
+    // Native WeChat mini-programs: CommonJS files wrapped by the WeChat runtime, which gives them require and its globals.
+    files: ['examples/wechat-native/**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { ...globals.commonjs, wx: 'readonly', App: 'readonly', Page: 'readonly', getApp: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Shims bundled into the vendored MQTT.js: CommonJS and ES modules, run in mini-programs.
     files: ['scripts/mqtt-bundle/*.js'],
     languageOptions: { globals: globals.commonjs },

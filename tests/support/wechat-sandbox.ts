@@ -296,8 +296,23 @@ export function loadMiniProgram(dir: string, options: LoadMiniProgramOptions): M
   }
   const cache = new Map<string, Mod>()
 
+  /**
+   * A package name (`name`, `name/sub`), as WeChat resolves it after DevTools' "build npm": `miniprogram_npm/name`
+   * beside the requiring file or in a folder above it (up to the package root), then `sub.js`, else `index.js`.
+   */
+  const resolvePackage = (fromDir: string, request: string): string | undefined => {
+    for (let dir = fromDir; ; dir = path.dirname(dir)) {
+      const base = path.join(dir, 'miniprogram_npm', request)
+      for (const file of [`${base}.js`, path.join(base, 'index.js')]) if (fs.existsSync(file)) return file
+      if (path.relative(root, dir) === '' || path.relative(root, dir).startsWith('..')) return undefined
+    }
+  }
+
   const resolveFrom = (fromDir: string, request: string): string => {
     if (typeof request !== 'string' || request === '') throw new TypeError(`require: expected a path, got ${String(request)}`)
+    const bare = !request.startsWith('.') && !request.startsWith('/')
+    const found = bare ? resolvePackage(fromDir, request) : undefined
+    if (found) return found
     let file = request.startsWith('/') ? path.join(root, request) : path.resolve(fromDir, request)
     if (!file.endsWith('.js')) file += '.js'
     const rel = path.relative(root, file)
