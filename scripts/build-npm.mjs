@@ -7,8 +7,9 @@
  * - `miniprogram_dist/`: every file as CommonJS for a native WeChat mini-program. DevTools' "build npm" copies this
  *   folder (the `miniprogram` field) into `miniprogram_npm/longlink-socket/`, where `require('longlink-socket')`,
  *   `require('longlink-socket/mqtt')` and `require('longlink-socket/sse')` find index.js, mqtt.js and sse.js. Files
- *   are not bundled, so the entries share one copy of the core (one `LongLinkError` for `instanceof`), and uni's
- *   `#ifndef MP` blocks are dropped as uni's own mini-program build drops them.
+ *   are not bundled, so the entries share one copy of the core (one `LongLinkError` for `instanceof`), uni's
+ *   `#ifndef MP` blocks are dropped as uni's own mini-program build drops them, and `process.env.NODE_ENV` (the
+ *   development-build checks) is "development": WeChat has no `process`.
  */
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
@@ -57,6 +58,11 @@ async function transpile(format, target, { miniProgram = false } = {}) {
       write: false,
       format,
       target: 'es2018',
+      // A native mini-program has no build step to turn this into `false` for production: its unknown-key checks stay
+      // on. The ES modules keep the expression for the host's bundler, as libraries do.
+      define: miniProgram ? { 'process.env.NODE_ENV': '"development"' } : {},
+      // 'neutral': esbuild defines nothing of its own (for 'browser' it would fix process.env.NODE_ENV).
+      platform: 'neutral',
       legalComments: 'inline',
       logLevel: 'error',
     })

@@ -31,6 +31,9 @@ describe('host project builds', () => {
     // Conditional compilation keeps the browser adapter out of the mini-program bundle.
     expect(existsSync(join(sdk, 'adapters/web.js'))).toBe(false)
     expect(readFileSync(join(sdk, 'adapters/resolve.js'), 'utf8')).not.toContain('createWebAdapter')
+    // The unknown-key checks are for development builds: a production bundle carries none of them.
+    for (const file of ['core/options.js', 'mqtt/options.js'])
+      expect(readFileSync(join(sdk, file), 'utf8'), file).not.toMatch(/did you mean|maxRetries",/)
   }, 120_000)
 
   it('builds for h5', async () => {

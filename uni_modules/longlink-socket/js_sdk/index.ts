@@ -4,15 +4,20 @@
  */
 import { resolveAdapter } from './adapters/resolve'
 import { createConnectionCore, type Connection } from './core/connection'
+import { checkKeys, CONNECTION_KEYS } from './core/options'
 import { fail } from './errors'
 import type { ConnectionOptions } from './types'
 
+// Replaced by the host's bundler (see checkKeys in core/options.ts); module-scoped, so a host with Node's types keeps its own.
+declare const process: { env: { NODE_ENV?: string } }
+
 /**
  * Creates a connection (it does not connect until `open()`). Throws INVALID_URL or INVALID_OPTION at once
- * for bad input, and UNSUPPORTED_PLATFORM when the platform asked for is not there.
+ * for bad input (in development builds also for an unknown option key, naming the nearest valid one), and UNSUPPORTED_PLATFORM when the platform asked for is not there.
  */
 export function createConnection(options: ConnectionOptions): Connection {
   if (!options || typeof options !== 'object') throw fail('INVALID_OPTION', 'options with a url are required')
+  if (process.env.NODE_ENV !== 'production') checkKeys('', options, CONNECTION_KEYS)
   return createConnectionCore(resolveAdapter(options.platform), options)
 }
 

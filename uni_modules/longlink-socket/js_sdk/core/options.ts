@@ -4,6 +4,25 @@ import type { AuthContext, AuthResult, ConnectionOptions, MessageData, SendData 
 import type { BackoffPolicy } from './backoff'
 import { toLogFn, type LogFn } from './log'
 
+// Replaced by the host's bundler (see checkKeys below); module-scoped, so a host with Node's types keeps its own.
+declare const process: { env: { NODE_ENV?: string } }
+
+/** The options a connection takes, at each level (an unknown key is a typo: INVALID_OPTION in development builds). */
+export const CONNECTION_KEYS = [
+  'url',
+  'platform',
+  'header',
+  'protocols',
+  'timeout',
+  'connectTimeout',
+  'verifyTimeout',
+  'heartbeat',
+  'reconnect',
+  'queue',
+  'auth',
+  'logger',
+]
+
 /** Options after validation, with every default filled in. */
 export interface ResolvedOptions {
   url: string
@@ -88,6 +107,12 @@ export function checkHeader(header: unknown, name = 'header'): Record<string, st
  * every log line.
  */
 export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlink]'): ResolvedOptions {
+  if (process.env.NODE_ENV !== 'production') {
+    // The entries check their own top level; the nested objects are the same for all of them.
+    checkKeys('heartbeat.', options.heartbeat, ['interval', 'timeout', 'ping', 'pong'])
+    checkKeys('reconnect.', options.reconnect, ['min', 'max', 'factor', 'jitter', 'maxRetries', 'minUptime'])
+    checkKeys('queue.', options.queue, ['max'])
+  }
   const url = checkUrl(options.url)
   let protocols = options.protocols
   if (typeof protocols === 'string') protocols = [protocols]
@@ -161,5 +186,61 @@ export function attemptRequest(options: ResolvedOptions, extra: AuthResult): Tra
     header: header ? { ...options.header, ...header } : options.header,
     protocols: options.protocols,
     timeout: options.timeout,
+  }
+}
+
+// ---- unknown keys (development builds) ------------------------------------------------------------------
+
+/** Common names from other libraries, and what they are called here. */
+const ALIASES: Record<string, string> = {
+  retry: 'reconnect',
+  reconnectPeriod: 'reconnect',
+  keepAlive: 'keepalive',
+  headers: 'header',
+  header: 'headers',
+}
+
+/** Edit distance of two short strings (insertions, deletions, substitutions). */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    row = next
+  }
+  return row[b.length]!
+}
+
+/** The known name a mistyped `key` most likely meant, or undefined when none is close. */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  const alias = ALIASES[key]
+  if (alias && known.includes(alias)) return alias
+  const lower = key.toLowerCase()
+  let best: string | undefined
+  let score = Infinity
+  for (const name of known) {
+    const n = name.toLowerCase()
+    // Same name in another case; one name starting with the other (`minDelay` → `min`); else the edit distance.
+    const d = n === lower ? 0 : lower.startsWith(n) || n.startsWith(lower) ? 1 : distance(lower, n)
+    if (d < score) [score, best] = [d, name]
+  }
+  return score <= Math.max(2, Math.floor(lower.length / 3)) ? best : undefined
+}
+
+/**
+ * Callers run it only under `process.env.NODE_ENV !== 'production'`, written at the call site: the host's bundler
+ * (uni-app's Vite, webpack, esbuild with `define`) turns that into `false` in production builds and drops the call, the
+ * key lists and this module, so the mini-program package does not grow. A typo in an options object is a bug in code
+ * that runs the same way in development, where it throws.
+ *
+ * Throws INVALID_OPTION for the first key of `options` that `known` does not list, naming the key (with `prefix`, as
+ * in `reconnect.minDelay`) and the nearest valid one. Plain JavaScript callers get the check TypeScript gives.
+ */
+export function checkKeys(prefix: string, options: unknown, known: readonly string[]): void {
+  if (!options || typeof options !== 'object') return
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue
+    const near = nearestKey(key, known)
+    throw fail('INVALID_OPTION', `unknown option "${prefix}${key}"${near ? `: did you mean "${prefix}${near}"?` : ''}`)
   }
 }

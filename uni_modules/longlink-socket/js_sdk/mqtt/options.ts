@@ -1,4 +1,30 @@
+import { checkKeys } from '../core/options'
 import { fail } from '../errors'
+
+// Replaced by the host's bundler (see checkKeys in core/options.ts); module-scoped, so a host with Node's types keeps its own.
+declare const process: { env: { NODE_ENV?: string } }
+
+/** The options of an MQTT client (an unknown key is a typo: INVALID_OPTION in development builds). */
+const MQTT_KEYS = [
+  'url',
+  'platform',
+  'clientId',
+  'keepalive',
+  'username',
+  'password',
+  'auth',
+  'clean',
+  'protocolVersion',
+  'will',
+  'properties',
+  'reconnect',
+  'connectTimeout',
+  'verifyTimeout',
+  'header',
+  'protocols',
+  'queue',
+  'logger',
+]
 import { checkTopic } from './topic'
 import type { MqttClientOptions, MqttPayload } from './types'
 
@@ -30,6 +56,10 @@ export function randomClientId(): string {
 export function checkMqttOptions(o: MqttClientOptions): void {
   const bad = (message: string): never => {
     throw fail('INVALID_OPTION', message)
+  }
+  if (process.env.NODE_ENV !== 'production') {
+    checkKeys('', o, MQTT_KEYS)
+    checkKeys('will.', o.will, ['topic', 'payload', 'qos', 'retain', 'properties'])
   }
   if (o.clientId !== undefined && (typeof o.clientId !== 'string' || o.clientId.length > 65535)) bad('clientId must be a string')
   if (o.keepalive !== undefined && !(Number.isInteger(o.keepalive) && o.keepalive >= 0 && o.keepalive <= 65535))

@@ -1,5 +1,8 @@
 import { fail } from '../errors'
-import { checkHeader, resolveOptions, type ResolvedOptions } from '../core/options'
+import { checkHeader, checkKeys, resolveOptions, type ResolvedOptions } from '../core/options'
+
+// Replaced by the host's bundler (see checkKeys in core/options.ts); module-scoped, so a host with Node's types keeps its own.
+declare const process: { env: { NODE_ENV?: string } }
 import type { EventSourceOptions } from './types'
 
 /** The options of an event source after validation, with every default filled in. */
@@ -48,6 +51,23 @@ export function checkHttpUrl(url: unknown, allowPath: boolean): string {
  * event source shares with a connection (reconnect, connectTimeout, auth, logger) are checked by the core's rules.
  */
 export function resolveSourceOptions(url: string, input: EventSourceOptions, miniProgram: boolean): ResolvedSourceOptions {
+  if (process.env.NODE_ENV !== 'production') {
+    const known = [
+      'platform',
+      'method',
+      'headers',
+      'body',
+      'auth',
+      'lastEventId',
+      'reconnect',
+      'connectTimeout',
+      'idleTimeout',
+      'maxStreamMs',
+      'queue',
+      'logger',
+    ]
+    checkKeys('', input, known)
+  }
   const method = input.method || 'GET'
   if (method !== 'GET' && method !== 'POST') invalid(`method must be 'GET' or 'POST', got ${String(method)}`)
   const { body, lastEventId = '' } = input
