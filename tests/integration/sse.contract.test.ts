@@ -979,6 +979,31 @@ describe('event source: platforms and options', () => {
     expect(es.stats.events).toBe(2)
   })
 
+  it('does not call a handler that another one removed during the dispatch, as a browser does', async () => {
+    const server = await serve((hit) => {
+      openStream(hit)
+      write(hit, 'data: one\n\ndata: two\n\n')
+    })
+    const es = source(server.url(), { platform: simulator({ split: { mode: 'none' } }).wx })
+    const got: string[] = []
+    // A removes B during the first dispatch: B never hears a thing.
+    const offA = es.on('message', (e) => {
+      got.push(`a:${e.data}`)
+      offB()
+    })
+    const offB = es.on('message', (e) => got.push(`b:${e.data}`))
+    // Added during a dispatch: heard from the next event on.
+    let added = false
+    es.on('message', () => {
+      if (added) return
+      added = true
+      es.on('message', (e) => got.push(`c:${e.data}`))
+    })
+    await until(() => got.filter((g) => g.startsWith('a:')).length === 2, 3000, 'both events')
+    expect(got).toEqual(['a:one', 'a:two', 'c:two'])
+    offA()
+  })
+
   it('keeps a server retry: of 0 from turning into a request storm (at least 100 ms)', async () => {
     const server = await serve((hit) => {
       openStream(hit)

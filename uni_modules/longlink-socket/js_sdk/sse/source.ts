@@ -62,7 +62,10 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
         counters.events++
         hub.push(event)
         // Lifecycle names never get here: their handlers are the supervisor's.
-        for (const handler of handlers.get(event.type) || []) {
+        const list = handlers.get(event.type) || []
+        for (const handler of list) {
+          // As in the browser: a handler another one removed during this dispatch is not called.
+          if (handlers.get(event.type) !== list && !handlers.get(event.type)!.includes(handler)) continue
           try {
             handler(event)
           } catch (error) {
