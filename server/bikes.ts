@@ -108,14 +108,8 @@ function refused(result: Extract<ClaimResult, { ok: false }>, bike: string): nev
   throw new BikeError('BIKE_BUSY', result.status === 'reserved' ? `bike ${bike} is in use` : `bike ${bike} is already ${result.status}`)
 }
 
-const summaryOf = (ride: RideRecord): RideSummary => ({
-  bike: ride.bike,
-  rider: ride.rider,
-  startedAt: ride.startedAt,
-  endedAt: ride.endedAt,
-  durationMs: ride.durationMs,
-  fare: ride.fare,
-})
+/** What a rider sees of a stored ride: everything but the store's id. */
+const summaryOf = ({ id: _id, ...summary }: RideRecord): RideSummary => summary
 
 const view = (h: HoldRecord): RideView => ({
   bike: h.bike,

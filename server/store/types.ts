@@ -5,7 +5,7 @@
  * (`DATABASE_URL`; `postgres.ts`). Every method is one transaction, so two requests (or two backend processes) racing
  * for the same bike cannot both win. Times are ms since epoch.
  */
-import type { HoldStatus, RideEventType } from '../api-contract'
+import type { HoldStatus, RideEventType, RideSummary } from '../api-contract'
 
 export interface RiderRecord {
   id: string
@@ -28,15 +28,8 @@ export interface HoldRecord {
   startedAt: number | null
 }
 
-export interface RideRecord {
-  id: number
-  bike: string
-  rider: string
-  startedAt: number
-  endedAt: number
-  durationMs: number
-  fare: number
-}
+/** A finished ride as stored: the summary riders see, with the store's id. */
+export type RideRecord = RideSummary & { id: number }
 
 /** One change of a rider's hold, as kept for the rider's event stream. */
 export interface RideEventRecord {

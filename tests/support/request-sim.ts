@@ -26,6 +26,7 @@
  */
 import http from 'node:http'
 import type { CallbackResult } from './socket-task-sim'
+import { hasCallback, isArrayBuffer, safeCall, typeName } from './sim-callbacks'
 
 export type { CallbackResult } from './socket-task-sim'
 
@@ -249,32 +250,6 @@ interface TaskHostHooks {
   readonly split: ChunkSplit
   readonly headerCase: 'as-sent' | 'lower'
   readonly referer: string | false
-}
-
-function safeCall<T>(label: string, fn: ((arg: T) => void) | undefined, arg: T): void {
-  if (typeof fn !== 'function') return
-  try {
-    fn(arg)
-  } catch (err) {
-    // As on WeChat: a throwing callback is reported as a script error and never breaks the task's bookkeeping.
-    console.error(`thirdScriptError at ${label}`, err)
-  }
-}
-
-function hasCallback(options: unknown): boolean {
-  if (options === null || typeof options !== 'object') return false
-  const o = options as Record<string, unknown>
-  return typeof o.success === 'function' || typeof o.fail === 'function' || typeof o.complete === 'function'
-}
-
-function isArrayBuffer(value: unknown): value is ArrayBuffer {
-  // toString tag instead of instanceof: survives ArrayBuffers from another realm (the vm-based WeChat sandbox).
-  return Object.prototype.toString.call(value) === '[object ArrayBuffer]'
-}
-
-/** WeChat-style type name used in parameter errors ("String", "Undefined", "Object"...). */
-function typeName(value: unknown): string {
-  return Object.prototype.toString.call(value).slice(8, -1)
 }
 
 /** A fresh ArrayBuffer of exactly these bytes: Node Buffers are views into shared pools. */

@@ -24,6 +24,7 @@
  */
 import { WebSocket, type ClientOptions } from 'ws'
 import type { IncomingMessage } from 'node:http'
+import { hasCallback, isArrayBuffer, safeCall, typeName } from './sim-callbacks'
 
 /** Numeric SocketTask ready states (same values as the browser WebSocket). */
 export const SOCKET_STATE = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const
@@ -339,33 +340,6 @@ const TASK_EVENT_LABEL: Record<TaskEvent, string> = {
   close: 'socketTask.onClose',
   error: 'socketTask.onError',
   message: 'socketTask.onMessage',
-}
-
-function safeCall<T>(label: string, fn: ((arg: T) => void) | undefined, arg: T): void {
-  if (typeof fn !== 'function') return
-  try {
-    fn(arg)
-  } catch (err) {
-    // Mirrors uni-h5 / WeChat: a throwing listener is reported as a script error, never rethrown,
-    // so one faulty listener cannot break socket bookkeeping.
-    console.error(`thirdScriptError at ${label}`, err)
-  }
-}
-
-function hasCallback(options: unknown): boolean {
-  if (options === null || typeof options !== 'object') return false
-  const o = options as Record<string, unknown>
-  return typeof o.success === 'function' || typeof o.fail === 'function' || typeof o.complete === 'function'
-}
-
-function isArrayBuffer(value: unknown): value is ArrayBuffer {
-  // toString tag instead of instanceof: survives ArrayBuffers from another realm (vm contexts).
-  return Object.prototype.toString.call(value) === '[object ArrayBuffer]'
-}
-
-/** WeChat-style type name used in parameter errors ("Uint8Array", "Object", "Undefined"...). */
-function typeName(value: unknown): string {
-  return Object.prototype.toString.call(value).slice(8, -1)
 }
 
 function flattenHeaders(headers: IncomingMessage['headers'] | undefined): Record<string, string> {
