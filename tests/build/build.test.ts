@@ -34,6 +34,10 @@ describe('host project builds', () => {
     // The unknown-key checks are for development builds: a production bundle carries none of them.
     for (const file of ['core/options.js', 'mqtt/options.js'])
       expect(readFileSync(join(sdk, file), 'utf8'), file).not.toMatch(/did you mean|maxRetries",/)
+    // So are the fixes the diagnostics spell out; the codes they carry are in every build.
+    const errors = readFileSync(join(sdk, 'errors.js'), 'utf8')
+    expect(errors).toMatch(/DOMAIN_NOT_ALLOWED[\s\S]*TLS_FAILED[\s\S]*INSECURE_URL/)
+    expect(errors).not.toMatch(/admin console|self-signed|use wss/)
   }, 120_000)
 
   it('builds for h5', async () => {

@@ -52,6 +52,14 @@ export type SocketReadyState = (typeof SOCKET_STATE)[keyof typeof SOCKET_STATE]
  * - `suspended`: verbatim from a report of connecting right after returning from background
  *   (cnblogs NorthHarbor/p/12718813).
  * - `networkDown`: DevTools simulator ("connectSocket:fail network is down").
+ * - `domainNotAllowed`: "url not in domain list" is the text WeChat's clients use for a URL outside the admin
+ *   console's server domains (Android client JsApiCreateRequestTask/JsApiCreateUploadTask, public mirrors; developers
+ *   match it in `errMsg` of every network API); the `connectSocket:fail ` prefix follows the convention.
+ * - `insecureUrl`: a device accepts only `wss://` for sockets; a URL it refuses is reported as
+ *   `connectSocket:fail invalid url "<url>"` (the text public re-implementations of the base library use for a
+ *   non-wss protocol). NOT confirmed on a device.
+ * - `sslHandshake`: "ssl hand shake error" is the Android client's text for a failed TLS handshake (AppBrandNetwork,
+ *   public mirrors; users report `request:fail ssl hand shake error`). Put on the task's onError here.
  * - `sendInvalidData`: follows the WeChat parameter-check format
  *   `${api}:fail parameter error: parameter.${name} should be ${Expected} instead of ${Actual};`;
  *   NOT confirmed for SocketTask.send (the Android native layer answers "fail:unknown data").
@@ -67,6 +75,10 @@ export const WX_ERR_MSG = {
   networkDown: 'connectSocket:fail network is down',
   networkDownEvent: 'network is down',
   urlInvalid: 'url not well format',
+  domainNotAllowed: 'connectSocket:fail url not in domain list',
+  domainNotAllowedEvent: 'url not in domain list',
+  insecureUrl: (url: string): string => `connectSocket:fail invalid url "${url}"`,
+  sslHandshake: 'ssl hand shake error',
   connectTimeout: 'connect response time out',
   sendOk: 'sendSocketMessage:ok',
   sendNotConnected: 'sendSocketMessage:fail WebSocket is not connected',
@@ -191,7 +203,7 @@ export interface NetworkTypeResult extends CallbackResult {
 }
 
 /** Why a `connectSocket` call was refused before any socket existed. */
-export type RefusalKind = 'limit' | 'suspended' | 'offline'
+export type RefusalKind = 'limit' | 'suspended' | 'offline' | 'domain' | 'insecure'
 
 /**
  * How a refused `connectSocket` is reported.
@@ -225,6 +237,13 @@ export interface SimulatorOptions {
    * destroyed (default 30 000 ms, the `ws` default; WeChat's value is not documented).
    */
   closeTimeoutMs?: number
+  /**
+   * The socket server domains of the mini-program's admin console (host names, `host:port` allowed). A URL whose host
+   * is not listed is refused with "url not in domain list". Default: every domain (DevTools with the check turned off).
+   */
+  allowedDomains?: readonly string[] | undefined
+  /** As on a device: only `wss://` is accepted, `ws://` is refused as an invalid URL (default false, as DevTools). */
+  requireWss?: boolean
 }
 
 /** Per-event listener counts, so tests can assert a client cleaned up after itself. */
@@ -586,7 +605,11 @@ export class SimSocketTask {
     ws.on('error', (err: Error) => {
       if (this.requestedClose || this.forcedClose) return
       this.errorReported = true
-      const errMsg = /handshake has timed out/i.test(err.message) ? WX_ERR_MSG.connectTimeout : `exception ${err.message}`
+      const errMsg = /handshake has timed out/i.test(err.message)
+        ? WX_ERR_MSG.connectTimeout
+        : isTlsFailure(err)
+          ? WX_ERR_MSG.sslHandshake
+          : `exception ${err.message}`
       this.emit('error', { errMsg })
     })
     ws.on('close', (code: number, reasonBuf: Buffer) => {
@@ -687,7 +710,7 @@ class SimHost {
   private isHidden = false
   private isSuspended = false
   private backgroundTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly opts: Required<SimulatorOptions>
+  private readonly opts: Required<Omit<SimulatorOptions, 'allowedDomains'>> & Pick<SimulatorOptions, 'allowedDomains'>
   private readonly hooks: TaskHostHooks
 
   constructor(
@@ -704,6 +727,8 @@ class SimHost {
       refusalStyle: options.refusalStyle ?? 'fail',
       defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
       closeTimeoutMs: options.closeTimeoutMs ?? 30_000,
+      allowedDomains: options.allowedDomains,
+      requireWss: options.requireWss ?? false,
     }
     this.network = this.opts.networkType
     this.hooks = {
@@ -854,7 +879,7 @@ class SimHost {
 
   private createTask(options: ConnectSocketOptions): SimSocketTask {
     const opts: ConnectSocketOptions = options ?? ({} as ConnectSocketOptions)
-    const refusal = this.refusalFor()
+    const refusal = this.refusalFor(String(opts.url))
     const id = this.nextId++
     const task = new SimSocketTask(this.hooks, id, opts, refusal)
     this.tasks.push(task)
@@ -876,7 +901,10 @@ class SimHost {
     return task
   }
 
-  private refusalFor(): RefusalKind | undefined {
+  private refusalFor(url: string): RefusalKind | undefined {
+    if (this.opts.requireWss && /^ws:/i.test(url)) return 'insecure'
+    const allowed = this.opts.allowedDomains
+    if (allowed && !allowed.some((domain) => domain === hostOf(url) || domain === hostOf(url, true))) return 'domain'
     if (this.isSuspended) return 'suspended'
     if (this.opts.killOnOffline && this.network === 'none') return 'offline'
     if (this.live.size >= this.opts.maxSockets) return 'limit'
@@ -884,9 +912,14 @@ class SimHost {
   }
 
   private reportRefusal(task: SimSocketTask, opts: ConnectSocketOptions, kind: RefusalKind): void {
-    const failMsg = kind === 'limit' ? WX_ERR_MSG.exceedMaxTaskCount : kind === 'suspended' ? WX_ERR_MSG.suspended : WX_ERR_MSG.networkDown
-    const eventMsg =
-      kind === 'limit' ? WX_ERR_MSG.exceedMaxTaskCountEvent : kind === 'suspended' ? WX_ERR_MSG.suspendedEvent : WX_ERR_MSG.networkDownEvent
+    const url = String(opts.url)
+    const [failMsg, eventMsg] = {
+      limit: [WX_ERR_MSG.exceedMaxTaskCount, WX_ERR_MSG.exceedMaxTaskCountEvent],
+      suspended: [WX_ERR_MSG.suspended, WX_ERR_MSG.suspendedEvent],
+      offline: [WX_ERR_MSG.networkDown, WX_ERR_MSG.networkDownEvent],
+      domain: [WX_ERR_MSG.domainNotAllowed, WX_ERR_MSG.domainNotAllowedEvent],
+      insecure: [WX_ERR_MSG.insecureUrl(url), WX_ERR_MSG.insecureUrl(url).replace('connectSocket:fail ', '')],
+    }[kind]
     if (this.opts.refusalStyle === 'fail') {
       this.defer(() => {
         const res: CallbackResult = { errMsg: failMsg }
@@ -956,4 +989,19 @@ export function createWxSimulator(opts?: SimulatorOptions): WxSimHost {
 /** Creates an isolated `uni` (mp-weixin build) simulator; see {@link SimulatorOptions}. */
 export function createUniSimulator(opts?: SimulatorOptions): UniSimHost {
   return new SimHost('uni', opts) as unknown as UniSimHost
+}
+
+/** The host of a URL (with its port when `withPort`), or '' when it does not parse. */
+function hostOf(url: string, withPort = false): string {
+  try {
+    const parsed = new URL(url)
+    return withPort ? parsed.host : parsed.hostname
+  } catch {
+    return ''
+  }
+}
+
+/** Whether a socket error is a failed TLS handshake (a certificate Node does not trust, or a TLS protocol error). */
+function isTlsFailure(err: Error & { code?: string }): boolean {
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|EPROTO/.test(err.code ?? '') || /certificate|ssl|tls/i.test(err.message)
 }

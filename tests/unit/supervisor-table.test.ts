@@ -167,6 +167,11 @@ interface Driver {
   name: string
   /** How long an open link may stay silent before the driver's own watchdog drops it. */
   silenceMs: number
+  /**
+   * The errors a first silent link reports. The core's heartbeat says once that its ping was never answered (the
+   * table's server never answers one); MQTT brokers always answer PINGREQ, so a silent MQTT link is just dead.
+   */
+  silentErrors: string[]
   /** The checks (heartbeat pings, PINGREQs) a link carried. */
   probes(link: FakeLink): number
   create(platform: Platform, extra?: Record<string, unknown>): Client
@@ -194,6 +199,7 @@ const drivers: Driver[] = [
   {
     name: 'Connection',
     silenceMs: 5000 + 2000,
+    silentErrors: ['HEARTBEAT_UNANSWERED'],
     probes: (link) => link.sent.filter((d) => d === 'ping').length,
     create(platform, extra = {}) {
       const c = createConnection({
@@ -216,6 +222,7 @@ const drivers: Driver[] = [
   {
     name: 'MQTT client',
     silenceMs: 1.5 * 5000,
+    silentErrors: [],
     probes: (link) => link.sent.reduce((n, d) => n + packets(d).filter((p) => p.type === 12).length, 0),
     create(platform, extra = {}) {
       const c = createMqttClient({
@@ -241,7 +248,7 @@ interface Effects {
   /** The next attempt: after the backoff delay, at once (a new link is already being made), or none scheduled. */
   retry: 'backoff' | 'now' | false
   /** Errors reported, by code. */
-  errors?: string[]
+  errors?: string[] | 'silent'
   /** Checks (pings, PINGREQs) the event made the client send on the link. */
   probes?: number
   /** The `close` event's message, when it matters. */
@@ -269,6 +276,11 @@ const table: Row[] = [
   ['connecting', 'link closes', [['reconnecting', 'error']], { close: false, retry: 'backoff', errors: ['CONNECT_FAILED'] }],
   ['connecting', 'connect deadline', [['reconnecting', 'connect-timeout']], { close: false, retry: 'backoff', errors: ['CONNECT_TIMEOUT'] }],
   ['connecting', 'socket limit', [['closed', 'socket-limit']], { close: false, retry: false, errors: ['SOCKET_LIMIT'] }],
+  // Refusals only the developer can lift (the mini-program's domain list, an unencrypted URL) stop as the limit does;
+  // a TLS failure is retried (a portal network causes it too).
+  ['connecting', 'domain refused', [['closed', 'error']], { close: false, retry: false, errors: ['DOMAIN_NOT_ALLOWED'] }],
+  ['connecting', 'unencrypted URL refused', [['closed', 'error']], { close: false, retry: false, errors: ['INSECURE_URL'] }],
+  ['connecting', 'TLS fails', [['reconnecting', 'error']], { close: false, retry: 'backoff', errors: ['TLS_FAILED'] }],
   ['connecting', 'network none', [['offline', 'network-lost']], none],
   ['connecting', 'network type changes', [], { ...none, probes: 0 }],
   ['connecting', 'hide', [['offline', 'background']], none],
@@ -276,7 +288,7 @@ const table: Row[] = [
   ['open', 'link closes', [['reconnecting', 'server']], { close: 'server', retry: 'backoff' }],
   ['open', 'link fails', [['reconnecting', 'error']], { close: 'error', retry: 'backoff', errors: ['SOCKET_ERROR'] }],
   ['open', 'socket limit', [['reconnecting', 'error']], { close: 'error', retry: 'backoff', errors: ['SOCKET_LIMIT'] }],
-  ['open', 'link goes silent', [['reconnecting', 'heartbeat-timeout']], { close: 'heartbeat-timeout', retry: 'backoff' }],
+  ['open', 'link goes silent', [['reconnecting', 'heartbeat-timeout']], { close: 'heartbeat-timeout', retry: 'backoff', errors: 'silent' }],
   ['open', 'network none', [['offline', 'network-lost']], { close: 'network-lost', retry: false }],
   ['open', 'network type changes, probe answered', [], { ...none, probes: 1 }],
   ['open', 'network type changes, no answer', replacedAtOnce, noAnswer],
@@ -422,6 +434,15 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
       case 'socket limit':
         link.events.onError(new LongLinkError('SOCKET_LIMIT', 'connectSocket:fail exceed max task count'))
         return settle()
+      case 'domain refused':
+        link.events.onError(new LongLinkError('DOMAIN_NOT_ALLOWED', 'connectSocket failed: connectSocket:fail url not in domain list'))
+        return settle()
+      case 'unencrypted URL refused':
+        link.events.onError(new LongLinkError('INSECURE_URL', 'connectSocket failed: connectSocket:fail invalid url "ws://fake/ws"'))
+        return settle()
+      case 'TLS fails':
+        link.events.onError(new LongLinkError('TLS_FAILED', 'socket error: ssl hand shake error'))
+        return settle()
       case 'network none':
         platform.setNetwork('none')
         return settle()
@@ -478,7 +499,7 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
     expect(client.state).toBe(path.length ? path[path.length - 1][0] : stateOf(from))
     expect(log.closes.map((c) => c.reason)).toEqual(effects.close ? [effects.close] : [])
     if (effects.message) expect(log.closes[0]).toMatchObject({ message: effects.message })
-    expect(log.errors).toEqual(effects.errors ?? [])
+    expect(log.errors).toEqual(effects.errors === 'silent' ? driver.silentErrors : (effects.errors ?? []))
     if (effects.probes !== undefined) expect(driver.probes(link) - probesBefore).toBe(effects.probes)
     if (effects.retry === 'backoff') expect(log.retries).toEqual([expect.objectContaining({ delay: 1000 })])
     else if (effects.retry === 'now') {

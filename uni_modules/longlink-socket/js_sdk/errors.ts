@@ -52,10 +52,34 @@ export const ErrorCode = {
   HTTP_STATUS: 'HTTP_STATUS',
   /** SSE: a 2xx answer whose `Content-Type` is not `text/event-stream`. The source stops, as a browser's does. */
   BAD_CONTENT_TYPE: 'BAD_CONTENT_TYPE',
+  /**
+   * The heartbeat's ping was never answered on a link, so the link was dropped as dead (`heartbeat-timeout`). Reported
+   * once per connection, and only while no answer has ever arrived: the server most likely does not answer pings.
+   * The message says what the server must do or how to configure `heartbeat`. The connection goes on.
+   */
+  HEARTBEAT_UNANSWERED: 'HEARTBEAT_UNANSWERED',
+  /**
+   * The mini-program refused the URL's domain: it is not in the socket (or, for SSE, request) domain allow-list of
+   * the mini-program's admin console. The connection stops (`closed`); retrying cannot help until it is added.
+   */
+  DOMAIN_NOT_ALLOWED: 'DOMAIN_NOT_ALLOWED',
+  /**
+   * The platform requires an encrypted URL: `ws://` (SSE: `http://`) where `wss://` (`https://`) is required, on a
+   * mini-program device or in an HTTPS page. The connection stops (`closed`).
+   */
+  INSECURE_URL: 'INSECURE_URL',
+  /**
+   * The TLS handshake failed: the server's certificate is expired, self-signed, for another name or sent without its
+   * intermediate chain (or the device clock is wrong). Retried like any failed attempt (a portal network can cause it).
+   */
+  TLS_FAILED: 'TLS_FAILED',
 } as const
 
 /** One of the documented error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** Set by the host's bundler: development builds explain more. */
+declare const process: { env: { NODE_ENV?: string } }
 
 /** The single error type of LongLink: check `error.code` against {@link ErrorCode}. */
 export class LongLinkError extends Error {
@@ -88,8 +112,40 @@ export function fail(code: ErrorCode, message: string, cause?: unknown): LongLin
   return new LongLinkError(code, message, cause)
 }
 
-/** @internal The message of anything thrown or reported by a platform (`errMsg` objects included). */
+/**
+ * @internal The message of anything thrown or reported by a platform, whatever its shape: WeChat, uni and Douyin
+ * `{ errMsg }`, Alipay `{ error, errorMessage }`, `{ error: message }`, Error objects.
+ */
 export function messageOf(value: unknown): string {
-  const v = value as { errMsg?: unknown; message?: unknown } | undefined
-  return String((v && (v.errMsg || v.message)) || value)
+  const v = value as { errMsg?: unknown; errorMessage?: unknown; message?: unknown; error?: unknown } | undefined
+  return String((v && (v.errMsg || v.errorMessage || v.message || v.error)) || value)
+}
+
+/**
+ * Platform failures a developer causes, by the words platforms use for them, one group per code (one expression is
+ * smaller in the bundle than a table): the URL's domain is not allowed, TLS failed, the socket limit (WeChat:
+ * `exceed max task count`, the only one a running app reaches by itself), an unencrypted URL refused.
+ */
+const CAUSE =
+  /(domain list|valid domain|access this domain|合法域名)|(ssl|tls|certific|证书)|(exceed|max.*(?:task|socket|count|connect)|limit|too many)|(invalid url|insecure|scheme)/i
+
+/** What fixes each cause, spelled out in development builds only (production keeps the code and the platform's words). */
+const FIXES: Partial<Record<ErrorCode, string>> = {
+  DOMAIN_NOT_ALLOWED: " (add the domain to the mini-program's server domains in its admin console; DevTools can skip the check while developing)",
+  TLS_FAILED: " (the server's certificate is expired, self-signed, for another name or sent without its chain)",
+  INSECURE_URL: ' (use wss:// or https://: mini-programs on devices and HTTPS pages refuse unencrypted links)',
+}
+
+/**
+ * @internal A platform's failure (`fail` result, error event or throw) as a LongLinkError: the causes a developer can
+ * fix get their own code (and, in development builds, a message that says the fix), anything else gets `code`. `url`
+ * is the one requested: only an unencrypted one can be refused as INSECURE_URL.
+ */
+export function platformError(res: unknown, code: ErrorCode, what: string, url: string): LongLinkError {
+  const said = messageOf(res)
+  const found = CAUSE.exec(said)
+  if (found) {
+    code = found[1] ? 'DOMAIN_NOT_ALLOWED' : found[2] ? 'TLS_FAILED' : found[3] ? 'SOCKET_LIMIT' : /^(ws|http):/i.test(url) ? 'INSECURE_URL' : code
+  }
+  return fail(code, `${what}: ${said}${process.env.NODE_ENV !== 'production' ? FIXES[code] || '' : ''}`, res)
 }

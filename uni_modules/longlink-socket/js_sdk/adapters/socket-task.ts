@@ -1,9 +1,6 @@
-import { fail, messageOf, type ErrorCode, type LongLinkError } from '../errors'
+import { fail, platformError, type LongLinkError } from '../errors'
 import { toWire } from '../core/bytes'
 import type { Adapter, SocketHost, SocketTaskLike } from '../transport'
-
-/** WeChat says `connectSocket:fail exceed max task count` at the limit; other hosts word it alike. */
-const LIMIT_MESSAGE = /exceed|max.*(task|socket|count|connect)|limit|too many/i
 
 /** The outcome of one send as a promise, made on first request (see {@link Sent}). */
 type Outcome = (n: number) => Promise<void>
@@ -68,7 +65,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
         // Alipay returns a SocketTask only with `multiple: true`; other hosts ignore the flag.
         multiple: true,
         success: () => {},
-        fail: (res: unknown) => events.onError(failure(res, 'CONNECT_FAILED', 'connectSocket failed')),
+        fail: (res: unknown) => events.onError(platformError(res, 'CONNECT_FAILED', 'connectSocket failed', request.url)),
       })
       // With callbacks passed every host returns a task; anything else can never open (its `fail` may follow).
       if (!isTask(result)) {
@@ -82,7 +79,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       task.onMessage((res) => events.onMessage(toWire(res && res.data)))
       task.onClose((res) => events.onClose(res && typeof res.code === 'number' ? res.code : 1006, String((res && res.reason) || '')))
       // Some hosts (WeChat DevTools, Android) report the socket limit through onError rather than fail.
-      task.onError((res) => events.onError(failure(res, 'SOCKET_ERROR', 'socket error')))
+      task.onError((res) => events.onError(platformError(res, 'SOCKET_ERROR', 'socket error', request.url)))
       // A task answers sends in call order, so one pair of callbacks serves every send of the link: answer k is
       // the outcome of send k. Sends are numbered; `answered` counts the answers so far.
       let sends = 0
@@ -106,7 +103,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
         } else if (error) slots[n] = Promise.reject(error)
       }
       const sent = () => answer()
-      const failed = (res: unknown) => answer(failure(res, 'SEND_FAILED', 'send failed'))
+      const failed = (res: unknown) => answer(platformError(res, 'SEND_FAILED', 'send failed', request.url))
       return {
         send(data) {
           const n = sends++
@@ -117,7 +114,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
             // will, so this send takes no answer away from the next one.
             if (n < answered) return new Sent(outcome, n)
             sends--
-            return Promise.reject(failure(error, 'SEND_FAILED', 'send failed'))
+            return Promise.reject(platformError(error, 'SEND_FAILED', 'send failed', request.url))
           }
           return new Sent(outcome, n)
         },
@@ -131,10 +128,4 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       }
     },
   }
-}
-
-/** A platform failure as a LongLinkError; the socket limit gets its own code whichever callback reports it. */
-function failure(res: unknown, code: ErrorCode, what: string): LongLinkError {
-  const message = messageOf(res)
-  return fail(LIMIT_MESSAGE.test(message) ? 'SOCKET_LIMIT' : code, `${what}: ${message}`, res)
 }

@@ -1,4 +1,4 @@
-import { fail, messageOf } from '../errors'
+import { fail, messageOf, platformError } from '../errors'
 import { toWire } from '../core/bytes'
 import type { Adapter, LifecycleHost } from '../transport'
 
@@ -67,14 +67,21 @@ export function createWebAdapter(WebSocketImpl: WebSocketConstructor | undefined
       try {
         socket = new Impl(request.url, request.protocols, options)
       } catch (error) {
-        events.onError(fail('CONNECT_FAILED', messageOf(error), error))
+        // A browser refuses ws:// from an HTTPS page here (SecurityError): INSECURE_URL, with the fix.
+        events.onError(platformError(error, 'CONNECT_FAILED', 'WebSocket refused', request.url))
         return { send: () => Promise.reject(notOpen()), close: () => {} }
       }
       socket.binaryType = 'arraybuffer'
       socket.onopen = () => events.onOpen()
       socket.onmessage = (event) => events.onMessage(toWire(event.data))
       socket.onclose = (event) => events.onClose(event.code, event.reason)
-      socket.onerror = (event) => events.onError(fail('SOCKET_ERROR', (event as { message?: string })?.message ?? 'WebSocket error', event))
+      // Browsers say nothing of why; `ws` in Node names the cause (a TLS failure among them).
+      socket.onerror = (event) =>
+        events.onError(
+          (event as { message?: string }).message
+            ? platformError(event, 'SOCKET_ERROR', 'WebSocket error', request.url)
+            : fail('SOCKET_ERROR', 'WebSocket error', event),
+        )
       return {
         send(data) {
           if (socket.readyState !== 1) return Promise.reject(notOpen())

@@ -7,6 +7,9 @@ import { resolveOptions } from './options'
 import { createSendQueue } from './queue'
 import { createSupervisor } from './supervisor'
 
+/** Set by the host's bundler: development builds explain more. */
+declare const process: { env: { NODE_ENV?: string } }
+
 /** How long `close()` waits for the platform to confirm before it calls the link closed anyway. */
 const CLOSE_GRACE_MS = 1000
 
@@ -69,6 +72,10 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   // Read once: on the message path a local is cheaper than a property of an object each connection shapes anew.
   const isPong = hb && hb.isPong
   const counters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, rtt: undefined as number | undefined }
+  /** The last ping sent: a server that echoes it has answered, and the app never sees its own ping. */
+  let lastPing: WireData | undefined
+  /** Whether any ping was ever answered, or the never-answered heartbeat was reported: it is reported once. */
+  let answered = false
   let transport: Transport | undefined
   let openedAt = 0
   let closeTimer: ReturnType<typeof setTimeout> | undefined
@@ -115,13 +122,16 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
 
   function received(data: WireData): void {
     if (heartbeat) {
-      let pong = false
+      let pong = data === lastPing
       try {
-        pong = isPong!(data)
+        pong = pong || isPong!(data)
       } catch (error) {
         sv.report(fail('HANDLER_ERROR', 'heartbeat.pong threw', error))
       }
-      if (pong) return void (counters.rtt = heartbeat.pong())
+      if (pong) {
+        answered = true
+        return void (counters.rtt = heartbeat.pong())
+      }
       heartbeat.alive()
     }
     counters.messagesIn++
@@ -130,7 +140,21 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   }
 
   function linkDead(): void {
-    if (sv.state === 'open') sv.down('heartbeat-timeout', undefined, 'heartbeat timeout')
+    if (sv.state !== 'open') return
+    sv.down('heartbeat-timeout', undefined, 'heartbeat timeout')
+    // Dropped without a single answer ever: most likely a server that does not answer pings, not a dead network.
+    // Said once, so a developer learns why the link churns instead of watching it happen.
+    if (!answered) {
+      answered = true
+      sv.report(
+        fail(
+          'HEARTBEAT_UNANSWERED',
+          process.env.NODE_ENV !== 'production'
+            ? `heartbeat ping never answered within ${hb!.timeout} ms, link dropped: the server must reply "pong" to "ping" (or set heartbeat.ping/pong to its own format, or heartbeat: false)`
+            : 'heartbeat never answered',
+        ),
+      )
+    }
   }
 
   function write(link: Transport, data: WireData): Promise<void> {
@@ -150,7 +174,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
       return sv.report(fail('INVALID_OPTION', 'heartbeat.ping is not sendable', error))
     }
     // A failed ping needs no report of its own: the missing pong declares the link dead.
-    transport!.send(ping).then(undefined, () => {})
+    transport!.send((lastPing = ping)).then(undefined, () => {})
   }
 
   const api: Connection = {

@@ -192,8 +192,11 @@ export function createSupervisor<E extends SupervisedEvents>(
     if (state === 'closing') return
     // The platform kills the links of a hidden app: that is why it went, and no error of the link's own.
     if (hidden) return down('background')
-    // Refused a socket: retrying cannot help until one closes. (An open link that reports it is replaced like any.)
-    if (error.code === 'SOCKET_LIMIT' && state === 'connecting') return terminal(error, 'socket-limit')
+    // Refused a socket, the URL's domain or an unencrypted URL: retrying cannot help until one closes or the app's
+    // setup changes. (An open link that reports it is replaced like any.)
+    if (state === 'connecting' && /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code)) {
+      return terminal(error, error.code === 'SOCKET_LIMIT' ? 'socket-limit' : 'error')
+    }
     down('error', state === 'connecting' && error.code === 'SOCKET_ERROR' ? fail('CONNECT_FAILED', error.message, error) : error, error.message)
   }
 

@@ -2,7 +2,7 @@
  * One HTTP response read as a stream of bytes, behind one shape for every platform: a request API of the `wx.request`
  * shape with `enableChunked` (mini-programs, uni-app), or `fetch` with a body reader (browsers, in `fetch.ts`).
  */
-import { fail, messageOf, type LongLinkError } from '../errors'
+import { fail, platformError, type LongLinkError } from '../errors'
 import type { LifecycleHost } from '../transport'
 import type { RequestHost } from './types'
 
@@ -89,7 +89,8 @@ export function createRequestTransport(host: RequestHost, name: string): StreamT
         callbacks.headers(status, header)
       }
       /** The platform's `fail`, or a throw from `request` itself. */
-      const failed = (res: unknown) => finish(fail('CONNECT_FAILED', `${name}.request failed: ${messageOf(res)}`, res))
+      // A domain outside the request allow-list, http:// where https:// is required and TLS failures get their codes.
+      const failed = (res: unknown) => finish(platformError(res, 'CONNECT_FAILED', `${name}.request failed`, request.url))
       const cancel = () => {
         try {
           task && typeof task.abort === 'function' && task.abort()
