@@ -50,8 +50,12 @@ export function measureJs(dir: string): JsSize {
   return { minified: all.length, gzip: gzipSync(all, { level: 9 }).length, files: files.length }
 }
 
-/** Builds the host for mp-weixin with `pageSource` as its only page; returns the JS size of the output. */
-export function buildWithPage(pageSource: string, label: string): JsSize {
+/**
+ * Builds the host for mp-weixin with `pageSource` as its only page; returns the JS size of the output. `files`
+ * replaces files of the host copy (paths relative to the project root) before the build, e.g. another build of a
+ * vendored module to compare against.
+ */
+export function buildWithPage(pageSource: string, label: string, files: Record<string, string> = {}): JsSize {
   const dir = mkdtempSync(join(tmpdir(), `longlink-size-${label}-`))
   try {
     for (const name of HOST_FILES) cpSync(join(root, name), join(dir, name), { recursive: true })
@@ -59,6 +63,7 @@ export function buildWithPage(pageSource: string, label: string): JsSize {
     mkdirSync(join(dir, 'pages/index'), { recursive: true })
     writeFileSync(join(dir, 'pages/index/index.vue'), pageSource)
     writeFileSync(join(dir, 'pages.json'), JSON.stringify({ pages: [{ path: 'pages/index/index', style: {} }] }))
+    for (const [path, content] of Object.entries(files)) writeFileSync(join(dir, path), content)
     const cli = createRequire(join(root, 'package.json')).resolve('@dcloudio/vite-plugin-uni/bin/uni.js')
     execFileSync(process.execPath, [cli, 'build', '-p', 'mp-weixin'], {
       cwd: dir,
