@@ -1,9 +1,10 @@
 /**
  * The host project builds for both targets with the plain uni plugin, and the plugin lands in the output the way
- * a user would get it: the mini-program bundle carries the core without the browser WebSocket adapter.
+ * a user would get it: the mini-program bundle carries the core without the browser WebSocket adapter. (The other
+ * uni-app targets are in platforms.test.ts.)
  */
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -44,5 +45,12 @@ describe('host project builds', () => {
     await build()
     const out = join(root, 'dist/build/h5')
     expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain('<div id="app">')
+    // The plugin is in the page bundle, over uni-h5, whose connectSocket is the browser's WebSocket.
+    const js = readdirSync(join(out, 'assets'))
+      .filter((name) => name.endsWith('.js'))
+      .map((name) => readFileSync(join(out, 'assets', name), 'utf8'))
+      .join('\n')
+    expect(js).toContain('connectSocket gave no SocketTask')
+    expect(js).toMatch(/new WebSocket\(/)
   }, 120_000)
 })

@@ -87,6 +87,18 @@ export interface LoadMiniProgramOptions {
   wx: object
   /** Extra names put on the context global (after the defaults, so they may override them). */
   extraGlobals?: Record<string, unknown>
+  /**
+   * The global name the host object is given (default `'wx'`). Another mini-program family shaped like WeChat's runtime
+   * (Alipay's `my`, Douyin's `tt`) passes its own name: the object in `options.wx` is then exposed under it, and `wx`
+   * is not defined.
+   */
+  hostName?: string
+  /**
+   * Sync APIs put on the host when it lacks them, as name → the JSON value each returns (a fresh copy made in the
+   * sandbox's realm per call). They replace the WeChat-shaped defaults (`getAppBaseInfo`, `getSystemInfoSync`…), which
+   * a host of another family would not offer.
+   */
+  hostDefaults?: Record<string, unknown>
 }
 
 /** What the framework functions were called with, in call order. */
@@ -265,7 +277,10 @@ export function loadMiniProgram(dir: string, options: LoadMiniProgramOptions): M
     getSystemInfoSync: () => inContext({ ...deviceInfo, ...windowInfo, ...baseInfo }),
     getLaunchOptionsSync: () => inContext({ path: 'pages/index/index', scene: 1001, query: {}, referrerInfo: {}, forwardMaterials: [] }),
   }
-  for (const [name, fn] of Object.entries(defaults)) if (typeof hostWx[name] !== 'function') wxOwn[name] = fn
+  const hostDefaults = options.hostDefaults
+    ? Object.fromEntries(Object.entries(options.hostDefaults).map(([name, value]) => [name, () => inContext(value)]))
+    : defaults
+  for (const [name, fn] of Object.entries(hostDefaults)) if (typeof hostWx[name] !== 'function') wxOwn[name] = fn
   const wx = wrapWx(options.wx, wxOwn)
   const moduleGlobal = newObject()
 
@@ -275,7 +290,7 @@ export function loadMiniProgram(dir: string, options: LoadMiniProgramOptions): M
     clearTimeout: sandboxClearTimeout,
     setInterval: sandboxSetInterval,
     clearInterval: sandboxClearInterval,
-    wx,
+    [options.hostName ?? 'wx']: wx,
     global: moduleGlobal,
     App,
     Page,
