@@ -185,11 +185,8 @@ describe('the core through uni.connectSocket → my.connectSocket (mp-alipay bui
     expect([...(seen.data as Buffer)]).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
   })
 
-  // KNOWN FAILURE (the plugin, not this test): Alipay hands a binary frame over as base64 text with `isBuffer: true`
-  // (my.onSocketMessage), and the plugin's SocketTask adapter reads `res.data` alone, so the message arrives as the
-  // base64 string rather than the bytes. `it.fails` keeps the right assertion in; make it `it` once the adapter
-  // decodes `isBuffer` messages.
-  it.fails('receives a binary frame as an ArrayBuffer of exactly its bytes', async () => {
+  // Alipay hands a binary frame over as base64 text with `isBuffer: true` (my.onSocketMessage); the app gets the bytes.
+  it('receives a binary frame as an ArrayBuffer of exactly its bytes', async () => {
     const sim = mySim()
     const { connect } = loadBuild(sim)
     const connection = connect()
@@ -232,11 +229,9 @@ describe('the core through uni.connectSocket → my.connectSocket (mp-alipay bui
     expect((await error).message).not.toContain('[object Object]')
   })
 
-  // KNOWN FAILURE until the core reads Alipay's failure objects: a refused connection is reported on the task's
-  // onError as `{ error, errorMessage }` (uni does not wrap SocketTask events), and the core's `messageOf` reads only
-  // `errMsg`/`message`, so the message says "[object Object]". The assertion is right; make this `it` once
-  // `messageOf` reads `errorMessage` (that change is being made in the plugin's js_sdk/errors.ts).
-  it.fails('reports a refused connect as CONNECT_FAILED whose message carries Alipay’s errorMessage', async () => {
+  // A refused connection is reported on the task's onError as `{ error, errorMessage }` (uni does not wrap SocketTask
+  // events): the message carries Alipay's words, never "[object Object]".
+  it('reports a refused connect as CONNECT_FAILED whose message carries Alipay’s errorMessage', async () => {
     const sim = mySim()
     const { connect } = loadBuild(sim)
     const connection = connect(`ws://127.0.0.1:${await freePort()}/ws`)
@@ -264,11 +259,26 @@ describe('the core through uni.connectSocket → my.connectSocket (mp-alipay bui
     await expect(connection.send('after close')).rejects.toMatchObject({ code: 'CLOSED' })
   })
 
-  // KNOWN FAILURE (uni's mp-alipay runtime, seen here): its API wrapper wraps every callback it forwards to `my` in a
-  // fresh function (it rewrites results for Alipay), `uni.on*` and `uni.off*` alike, so `uni.offNetworkStatusChange(fn)`
-  // hands `my` a function it never registered and nothing is removed. Each closed connection leaves its network and
-  // app-lifecycle listeners behind on Alipay. Make this `it` once the plugin works around it (or uni fixes it).
-  it.fails('close() removes the network and app-lifecycle listeners it added to my', async () => {
+  it("follows Alipay's network changes (NOTREACHABLE is offline) through the listeners it puts on my", async () => {
+    const sim = mySim()
+    const { connect } = loadBuild(sim)
+    const connection = connect()
+    await connection.open()
+    const states: string[] = []
+    connection.on('state', (change) => states.push(`${change.to} ${change.reason}`))
+    sim.setNetwork('NOTREACHABLE')
+    await until(() => connection.state === 'offline', 2000, 'offline')
+    const reopened = nextEvent(connection, 'open', 5000, () => true)
+    sim.setNetwork('4G')
+    await reopened
+    expect(states).toEqual(['offline network-lost', 'connecting network-restored', 'open reconnect'])
+    expect(sim.connectCalls).toHaveLength(2)
+  })
+
+  // uni's mp-alipay runtime wraps every callback it forwards to `my` in a fresh function, `uni.on*` and `uni.off*`
+  // alike, so `uni.offNetworkStatusChange(fn)` would remove nothing: the plugin registers its lifecycle listeners on
+  // `my` itself there.
+  it('close() removes the network and app-lifecycle listeners it added to my', async () => {
     const sim = mySim()
     const { connect } = loadBuild(sim)
     const before = sim.listenerCount()

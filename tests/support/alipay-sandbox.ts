@@ -365,6 +365,12 @@ export class MySimHost {
     return true
   }
 
+  /** `my.base64ToArrayBuffer`: a fresh ArrayBuffer of exactly the decoded bytes. */
+  base64ToArrayBuffer(base64: string): ArrayBuffer {
+    const bytes = Buffer.from(base64, 'base64')
+    return new Uint8Array(bytes).buffer
+  }
+
   /** `{ networkAvailable, networkType }` with Alipay's upper-case types (WIFI, 4G, NOTREACHABLE…). */
   getNetworkType(options?: Callbacks): void | Promise<unknown> {
     const make = () => ({ networkAvailable: this.networkType !== 'NOTREACHABLE', networkType: this.networkType })

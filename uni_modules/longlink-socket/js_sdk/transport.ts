@@ -49,12 +49,15 @@ export interface SocketTaskLike {
   onOpen(cb: (res?: unknown) => void): void
   onClose(cb: (res: { code?: number; reason?: string }) => void): void
   onError(cb: (res: { errMsg?: string }) => void): void
-  onMessage(cb: (res: { data: unknown }) => void): void
+  /** Alipay marks a binary frame `isBuffer` and hands it over as base64 text. */
+  onMessage(cb: (res: { data: unknown; isBuffer?: boolean }) => void): void
 }
 
 /** Any object with a SocketTask-returning `connectSocket`, plus optional lifecycle APIs. */
 export interface SocketHost extends LifecycleHost {
   connectSocket(options: Record<string, unknown>): SocketTaskLike | unknown
+  /** Alipay: turns the base64 text of a binary frame (a message marked `isBuffer`) back into its bytes. */
+  base64ToArrayBuffer?(base64: string): ArrayBuffer
 }
 
 /** The one interface every platform adapter implements. */

@@ -76,7 +76,18 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
       }
       const task = result
       task.onOpen(() => events.onOpen())
-      task.onMessage((res) => events.onMessage(toWire(res && res.data)))
+      task.onMessage((res) =>
+        events.onMessage(
+          toWire(
+            // #ifdef MP-ALIPAY
+            // Alipay hands a binary frame over as base64 text marked `isBuffer`: the app gets its bytes, as everywhere.
+            res && res.isBuffer && host.base64ToArrayBuffer
+              ? host.base64ToArrayBuffer(res.data as string)
+              : // #endif
+                res && res.data,
+          ),
+        ),
+      )
       task.onClose((res) => events.onClose(res && typeof res.code === 'number' ? res.code : 1006, String((res && res.reason) || '')))
       // Some hosts (WeChat DevTools, Android) report the socket limit through onError rather than fail.
       task.onError((res) => events.onError(platformError(res, 'SOCKET_ERROR', 'socket error', request.url)))
