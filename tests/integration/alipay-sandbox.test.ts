@@ -198,6 +198,18 @@ describe('the core through uni.connectSocket → my.connectSocket (mp-alipay bui
     expect([...new Uint8Array(data as ArrayBuffer)]).toEqual([0, 1, 2, 253, 254, 255])
   })
 
+  it('receives a binary frame that already is an ArrayBuffer (isBuffer, newer clients) as exactly its bytes', async () => {
+    const sim = mySim({ binaryMessages: 'arraybuffer' })
+    const { connect } = loadBuild(sim)
+    const connection = connect()
+    await connection.open()
+    const received = nextEvent(connection, 'message')
+    server.broadcast(Buffer.from([9, 8, 7, 0, 255]))
+    const data = await received
+    expect(Object.prototype.toString.call(data)).toBe('[object ArrayBuffer]')
+    expect([...new Uint8Array(data as ArrayBuffer)]).toEqual([9, 8, 7, 0, 255])
+  })
+
   it('reconnects after the server closes the link, and the new link carries messages', async () => {
     const sim = mySim()
     const { connect } = loadBuild(sim)

@@ -22,6 +22,8 @@ import {
   type WebSocketConstructor,
 } from '../../uni_modules/longlink-socket/js_sdk/index'
 import { createEventSource } from '../../uni_modules/longlink-socket/js_sdk/sse'
+import { startFaultProxy } from '../support/fault-proxy'
+import { freePort } from '../support/ports'
 import { createRequestSimulator } from '../support/request-sim'
 import { createUniSimulator, createWxSimulator, WX_ERR_MSG, type SimulatorOptions } from '../support/socket-task-sim'
 import { startTestServer, type TestServer } from '../support/test-server'
@@ -83,7 +85,7 @@ async function server(options: Parameters<typeof startTestServer>[0]): Promise<T
 }
 
 describe.each(sides)('heartbeat diagnostics over $name', (side) => {
-  it('a server that never answers the ping: HEARTBEAT_UNANSWERED once, saying what to do, while the link keeps being replaced', async () => {
+  it('a server that never answers the ping: HEARTBEAT_UNANSWERED once (after two links in a row), saying what to do, while the link keeps being replaced', async () => {
     const s = await server({ echo: false, pong: false })
     const { connection, errors, closes } = connect({ url: s.url('/ws'), platform: side.platform(), heartbeat: { interval: 60, timeout: 60 } })
     await connection.open()
@@ -91,6 +93,8 @@ describe.each(sides)('heartbeat diagnostics over $name', (side) => {
     expect(closes.slice(0, 3)).toEqual(['heartbeat-timeout', 'heartbeat-timeout', 'heartbeat-timeout'])
     expect(codes(errors)).toEqual(['HEARTBEAT_UNANSWERED'])
     expect(errors[0]!.message).toContain('"pong"')
+    // Said when the second link in a row went the same way, not at the first (that one could be a dead network).
+    expect(closes.indexOf('heartbeat-timeout', 1)).toBeGreaterThan(0)
     expect(errors[0]!.message).toContain('heartbeat: false')
     // Reported, not fatal: the connection goes on.
     expect(['open', 'connecting', 'reconnecting']).toContain(connection.state)
@@ -99,12 +103,37 @@ describe.each(sides)('heartbeat diagnostics over $name', (side) => {
 
   it('a server that answered once and then goes silent is a dead link, not a missing pong: no HEARTBEAT_UNANSWERED', async () => {
     const s = await server({ echo: false, pong: true })
-    const { connection, errors, closes } = connect({ url: s.url('/ws'), platform: side.platform(), heartbeat: { interval: 60, timeout: 60 } })
+    const { connection, errors, closes } = connect({ url: s.url('/ws'), platform: side.platform(), heartbeat: { interval: 60, timeout: 500 } })
     await connection.open()
     await until(() => connection.stats.rtt !== undefined, 3000, 'a pong')
     s.configure({ pong: false })
-    await until(() => closes.includes('heartbeat-timeout'), 3000, 'a heartbeat timeout')
+    await until(() => closes.filter((c) => c === 'heartbeat-timeout').length >= 2, 5000, 'two heartbeat timeouts')
     expect(codes(errors)).toEqual([])
+  })
+
+  it('a busy server whose link dies twice (a dead network, reconnects failing in between) is no missing pong', async () => {
+    // The server talks every 20 ms, so no ping is ever needed and none is ever answered; the network then dies.
+    const s = await server({ echo: false, pong: false })
+    const talk = setInterval(() => s.broadcast('tick'), 20)
+    closers.push(() => clearInterval(talk))
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: s.port } })
+    closers.push(() => proxy.close())
+    const { connection, errors, closes } = connect({
+      url: proxy.url('/ws'),
+      platform: side.platform(),
+      heartbeat: { interval: 100, timeout: 100 },
+      connectTimeout: 150,
+    })
+    for (let round = 1; round <= 2; round++) {
+      await connection.open()
+      proxy.mode('blackhole')
+      await until(() => closes.filter((c) => c === 'heartbeat-timeout').length === round, 3000, 'the dead link found')
+      // Attempts fail while the network is down; then it comes back.
+      await until(() => codes(errors).filter((c) => c === 'CONNECT_TIMEOUT').length >= round, 3000, 'a failed attempt')
+      proxy.mode('pass')
+    }
+    await connection.open()
+    expect(codes(errors)).not.toContain('HEARTBEAT_UNANSWERED')
   })
 
   it('a server that echoes the ping has answered it: the app never receives its own ping, and the link stays', async () => {
@@ -112,10 +141,11 @@ describe.each(sides)('heartbeat diagnostics over $name', (side) => {
     const { connection, errors, closes, messages } = connect({
       url: s.url('/ws'),
       platform: side.platform(),
-      heartbeat: { interval: 40, timeout: 200 },
+      // A ping goes out at most once per `timeout` (the answer is timed at the deadline).
+      heartbeat: { interval: 40, timeout: 400 },
     })
     await connection.open()
-    await until(() => s.messages.filter((m) => m.data === 'ping').length >= 4, 3000, 'four pings at the server')
+    await until(() => s.messages.filter((m) => m.data === 'ping').length >= 4, 6000, 'four pings at the server')
     await connection.send('hello')
     await until(() => messages.includes('hello'), 2000, 'the echo of hello')
     expect(messages).toEqual(['hello'])
@@ -131,15 +161,29 @@ describe.each(sides)('heartbeat diagnostics over $name', (side) => {
     const { connection, closes, messages } = connect({
       url: s.url('/ws'),
       platform: side.platform(),
-      heartbeat: { interval: 40, timeout: 200, ping: () => ({ type: 'ping', n: ++n }), pong: (data) => data === 'never' },
+      heartbeat: { interval: 40, timeout: 400, ping: () => ({ type: 'ping', n: ++n }), pong: (data) => data === 'never' },
     })
     await connection.open()
-    await until(() => n >= 4, 3000, 'four pings')
+    await until(() => n >= 4, 6000, 'four pings')
     await connection.send({ type: 'ping', n: 0 })
     // The app's own message of the same shape is not the last ping: it comes back.
     await until(() => messages.length === 1, 2000, 'the echo of the app message')
     expect(messages).toEqual(['{"type":"ping","n":0}'])
     expect(closes).toEqual([])
+  })
+})
+
+describe('an app message that looks like a ping', () => {
+  it('reaches the app when no ping of ours waits for its answer', async () => {
+    const s = await server({ echo: false, pong: true })
+    const { connection, messages } = connect({ url: s.url('/ws'), platform: sides[0]!.platform(), heartbeat: { interval: 300, timeout: 1000 } })
+    await connection.open()
+    // Our first ping was sent and answered; the next one is 300 ms away. A server that now says "ping" on its own is
+    // talking to the app.
+    await until(() => connection.stats.rtt !== undefined, 3000, 'an answered ping')
+    ;[...s.connections][0]!.send('ping')
+    await until(() => messages.includes('ping'), 2000, 'the server ping to reach the app')
+    expect(messages).toEqual(['ping'])
   })
 })
 
@@ -209,6 +253,23 @@ describe.each(sides)('a certificate nobody trusts, over $name', (side) => {
     expect(errors[0]!.message).toContain('self-signed')
     expect(connection.state).not.toBe('closed')
     expect(upgraded).toBe(0)
+  })
+})
+
+describe('SSE in an HTTPS page', () => {
+  it('an http:// stream the browser refuses is INSECURE_URL, and the source stops', async () => {
+    const g2 = globalThis as { location?: unknown }
+    g2.location = { protocol: 'https:' }
+    closers.push(() => void delete g2.location)
+    // The browser blocks the request before it leaves ("Failed to fetch"); a closed port fails it the same way here.
+    const port = await freePort()
+    const source = createEventSource(`http://127.0.0.1:${port}/events`, { platform: 'web' })
+    closers.push(() => source.close())
+    const errors: LongLinkError[] = []
+    source.on('error', (error) => errors.push(error))
+    await until(() => source.readyState === 2, 3000, 'the source to stop')
+    expect(codes(errors)).toEqual(['INSECURE_URL'])
+    expect(errors[0]!.message).toContain('use https://')
   })
 })
 

@@ -13,6 +13,8 @@ describe('messageOf reads every shape of platform error', () => {
     ['an Error', new TypeError('fetch failed'), 'fetch failed'],
     ['a string', 'interrupted', 'interrupted'],
     ['{ error } with a number only', { error: 12 }, '12'],
+    ['Alipay nested in data', { data: { error: 50, errorMessage: '网络连接失败' } }, '网络连接失败'],
+    ['an object that says nothing (uni-h5 socket onError)', {}, 'no details'],
   ])('%s', (_, value, expected) => {
     expect(messageOf(value)).toBe(expected)
   })
@@ -51,6 +53,28 @@ describe('platformError sorts the causes a developer can fix', () => {
     ['WeChat: the socket limit', { errMsg: 'connectSocket:fail exceed max task count' }, 'wss://a.example/ws', 'SOCKET_LIMIT'],
     ['an invalid URL that is encrypted is no insecure URL', { errMsg: 'connectSocket:fail invalid url "wss://a b"' }, 'wss://a b', 'CONNECT_FAILED'],
     ['refused', { errMsg: 'connectSocket:fail -102:net::ERR_CONNECTION_REFUSED' }, 'wss://a.example/ws', 'CONNECT_FAILED'],
+    ['Chromium: a certificate error', { errMsg: 'connectSocket:fail net::ERR_CERT_DATE_INVALID' }, 'wss://a.example/ws', 'TLS_FAILED'],
+    ['Chromium: an SSL protocol error', new Error('net::ERR_SSL_PROTOCOL_ERROR'), 'wss://a.example/ws', 'TLS_FAILED'],
+    ["Android's older socket limit", { errMsg: 'connectSocket:fail:max connected' }, 'wss://a.example/ws', 'SOCKET_LIMIT'],
+    // Words in a URL or host name never decide: least of all for a cause that stops the connection.
+    [
+      'a host named ssl, not in the domain list',
+      { errMsg: 'ws://ssl.x.com 不在以下 socket 合法域名列表中' },
+      'ws://ssl.x.com/ws',
+      'DOMAIN_NOT_ALLOWED',
+    ],
+    [
+      'a URL with "limit" in it',
+      { errMsg: 'connectSocket:fail wss://rate-limit.x.com/limit refused' },
+      'wss://rate-limit.x.com/limit',
+      'CONNECT_FAILED',
+    ],
+    ['DNS failure for a host named tls', new Error('getaddrinfo ENOTFOUND tls.x.com'), 'wss://tls.x.com/ws', 'CONNECT_FAILED'],
+    // Failures that merely sound alike are ordinary failures, retried.
+    ['a timeout that "exceeded" a time', { errMsg: 'request:fail timeout, exceeded 60000ms' }, 'https://a.example/sse', 'CONNECT_FAILED'],
+    ['a server throttling a reconnect storm', new Error('Unexpected server response: 429 Too Many Requests'), 'wss://a.example/ws', 'CONNECT_FAILED'],
+    ['a payload too large', new Error('Max payload size exceeded'), 'wss://a.example/ws', 'CONNECT_FAILED'],
+    ['an invalid domain name', new Error('Invalid domain name'), 'wss://a..example/ws', 'CONNECT_FAILED'],
   ]
 
   it.each(cases)('%s', (_, res, url, code) => {

@@ -53,8 +53,9 @@ export const ErrorCode = {
   /** SSE: a 2xx answer whose `Content-Type` is not `text/event-stream`. The source stops, as a browser's does. */
   BAD_CONTENT_TYPE: 'BAD_CONTENT_TYPE',
   /**
-   * The heartbeat's ping was never answered on a link, so the link was dropped as dead (`heartbeat-timeout`). Reported
-   * once per connection, and only while no answer has ever arrived: the server most likely does not answer pings.
+   * The heartbeat's ping was never answered, and two links in a row were dropped as dead (`heartbeat-timeout`) while
+   * the reconnect between them succeeded at once: the server most likely does not answer pings. Reported once per
+   * connection, and only while no answer has ever arrived.
    * The message says what the server must do or how to configure `heartbeat`. The connection goes on.
    */
   HEARTBEAT_UNANSWERED: 'HEARTBEAT_UNANSWERED',
@@ -114,20 +115,14 @@ export function fail(code: ErrorCode, message: string, cause?: unknown): LongLin
 
 /**
  * @internal The message of anything thrown or reported by a platform, whatever its shape: WeChat, uni and Douyin
- * `{ errMsg }`, Alipay `{ error, errorMessage }`, `{ error: message }`, Error objects.
+ * `{ errMsg }`, Alipay `{ error, errorMessage }` (also nested in `data`), `{ error: message }`, Error objects. An object
+ * that says nothing (uni-h5's socket `onError` passes `{}`) reads as "no details", never "[object Object]".
  */
 export function messageOf(value: unknown): string {
-  const v = value as { errMsg?: unknown; errorMessage?: unknown; message?: unknown; error?: unknown } | undefined
-  return String((v && (v.errMsg || v.errorMessage || v.message || v.error)) || value)
+  const v = value as { errMsg?: unknown; errorMessage?: unknown; message?: unknown; error?: unknown; data?: unknown } | undefined
+  const said = v && (v.errMsg || v.errorMessage || v.message || v.error || (v.data && messageOf(v.data)))
+  return said ? String(said) : value && typeof value === 'object' ? 'no details' : String(value)
 }
-
-/**
- * Platform failures a developer causes, by the words platforms use for them, one group per code (one expression is
- * smaller in the bundle than a table): the URL's domain is not allowed, TLS failed, the socket limit (WeChat:
- * `exceed max task count`, the only one a running app reaches by itself), an unencrypted URL refused.
- */
-const CAUSE =
-  /(domain list|valid domain|access this domain|合法域名)|(ssl|tls|certific|证书)|(exceed|max.*(?:task|socket|count|connect)|limit|too many)|(invalid url|insecure|scheme)/i
 
 /** What fixes each cause, spelled out in development builds only (production keeps the code and the platform's words). */
 const FIXES: Partial<Record<ErrorCode, string>> = {
@@ -138,14 +133,28 @@ const FIXES: Partial<Record<ErrorCode, string>> = {
 
 /**
  * @internal A platform's failure (`fail` result, error event or throw) as a LongLinkError: the causes a developer can
- * fix get their own code (and, in development builds, a message that says the fix), anything else gets `code`. `url`
- * is the one requested: only an unencrypted one can be refused as INSECURE_URL.
+ * fix get their own code (and, in development builds, a message that says the fix), anything else gets `code`.
+ *
+ * The platform's words decide, checked one cause at a time in this order: the URL's domain is not allowed, TLS failed,
+ * the socket limit (WeChat: `exceed max task count`, Android's older `max connected`), an unencrypted URL refused (only
+ * when `url` is one). URLs and the requested host are taken out of the text first: a host named `ssl.example.com` or
+ * a path `/limit` must not decide, least of all for the causes that stop the connection.
  */
 export function platformError(res: unknown, code: ErrorCode, what: string, url: string): LongLinkError {
   const said = messageOf(res)
-  const found = CAUSE.exec(said)
-  if (found) {
-    code = found[1] ? 'DOMAIN_NOT_ALLOWED' : found[2] ? 'TLS_FAILED' : found[3] ? 'SOCKET_LIMIT' : /^(ws|http):/i.test(url) ? 'INSECURE_URL' : code
-  }
+  const host = url.replace(/^\w+:\/\/([^/?#:]*).*$/, '$1')
+  const text = said
+    .replace(/\w+:\/\/\S*/g, '')
+    .split(host || '\n')
+    .join('')
+  code = /domain list|no valid domain|合法域名|access this domain/i.test(text)
+    ? 'DOMAIN_NOT_ALLOWED'
+    : /\b(ssl|tls)\b|certific|ERR_(CERT|SSL)|证书/i.test(text)
+      ? 'TLS_FAILED'
+      : /exceed max|max (task|socket|connect)|too many (socket|connection|task)/i.test(text)
+        ? 'SOCKET_LIMIT'
+        : /^(ws|http):/i.test(url) && /invalid url|insecure|\bscheme\b/i.test(text)
+          ? 'INSECURE_URL'
+          : code
   return fail(code, `${what}: ${said}${process.env.NODE_ENV !== 'production' ? FIXES[code] || '' : ''}`, res)
 }

@@ -77,7 +77,7 @@ export interface StateChange {
 export interface ConnectionEvents {
   /** The link is open (first time or after a reconnect). The queue has already been flushed. */
   open: { reconnected: boolean }
-  /** A message from the server (heartbeat pongs are not delivered). */
+  /** A message from the server (heartbeat pongs, and a text ping the server echoes while it waits, are not delivered). */
   message: MessageData
   /** The link went down. `intentional` is true only after `close()`. `message` is the peer's close reason text. */
   close: CloseEvent

@@ -81,7 +81,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
           toWire(
             // #ifdef MP-ALIPAY
             // Alipay hands a binary frame over as base64 text marked `isBuffer`: the app gets its bytes, as everywhere.
-            res && res.isBuffer && host.base64ToArrayBuffer
+            res && res.isBuffer && typeof res.data === 'string' && host.base64ToArrayBuffer
               ? host.base64ToArrayBuffer(res.data as string)
               : // #endif
                 res && res.data,
@@ -114,7 +114,12 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
         } else if (error) slots[n] = Promise.reject(error)
       }
       const sent = () => answer()
-      const failed = (res: unknown) => answer(platformError(res, 'SEND_FAILED', 'send failed', request.url))
+      /** A refused send: SEND_FAILED, or SOCKET_LIMIT when the platform says so (the codes `send` documents). */
+      const refused = (res: unknown) => {
+        const error = platformError(res, 'SEND_FAILED', 'send failed', '')
+        return error.code === 'SOCKET_LIMIT' ? error : fail('SEND_FAILED', error.message, res)
+      }
+      const failed = (res: unknown) => answer(refused(res))
       return {
         send(data) {
           const n = sends++
@@ -125,7 +130,7 @@ export function createSocketTaskAdapter(host: SocketHost, name = 'socket-task'):
             // will, so this send takes no answer away from the next one.
             if (n < answered) return new Sent(outcome, n)
             sends--
-            return Promise.reject(platformError(error, 'SEND_FAILED', 'send failed', request.url))
+            return Promise.reject(refused(error))
           }
           return new Sent(outcome, n)
         },

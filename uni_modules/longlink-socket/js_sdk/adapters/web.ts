@@ -78,7 +78,7 @@ export function createWebAdapter(WebSocketImpl: WebSocketConstructor | undefined
       // Browsers say nothing of why; `ws` in Node names the cause (a TLS failure among them).
       socket.onerror = (event) =>
         events.onError(
-          (event as { message?: string }).message
+          event && (event as { message?: string }).message
             ? platformError(event, 'SOCKET_ERROR', 'WebSocket error', request.url)
             : fail('SOCKET_ERROR', 'WebSocket error', event),
         )

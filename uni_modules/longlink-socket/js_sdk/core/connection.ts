@@ -28,7 +28,7 @@ export interface Connection {
   /**
    * Starts connecting (if not already) and resolves once the link is open. It keeps trying through failures
    * by the reconnect policy and rejects only when the connection stops: `close()` (CLOSED), `SOCKET_LIMIT`,
-   * `RETRIES_EXHAUSTED`, or the first failure when `reconnect` is false.
+   * `DOMAIN_NOT_ALLOWED`, `INSECURE_URL`, `RETRIES_EXHAUSTED`, or the first failure when `reconnect` is false.
    */
   open(): Promise<void>
   /**
@@ -72,16 +72,24 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
   // Read once: on the message path a local is cheaper than a property of an object each connection shapes anew.
   const isPong = hb && hb.isPong
   const counters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, rtt: undefined as number | undefined }
-  /** The last ping sent: a server that echoes it has answered, and the app never sees its own ping. */
+  /**
+   * The ping waiting for its answer: a server that echoes it has answered, and the app never sees its own ping. Cleared
+   * by the answer, so a message that merely looks like an old ping still reaches the app.
+   */
   let lastPing: WireData | undefined
   /** Whether any ping was ever answered, or the never-answered heartbeat was reported: it is reported once. */
   let answered = false
+  /** Links in a row dropped by a ping never answered, each opened by the first attempt after the one before. */
+  let unanswered = 0
+  /** Attempts since the last such drop. */
+  let attempts = 0
   let transport: Transport | undefined
   let openedAt = 0
   let closeTimer: ReturnType<typeof setTimeout> | undefined
 
   const sv = createSupervisor<ConnectionEvents>(options, adapter, {
     begin(request, _extra, current) {
+      attempts++
       const opened = adapter.open(request, {
         onOpen: () => current() && linkOpened(),
         onMessage: (data) => current() && received(data),
@@ -130,6 +138,7 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
       }
       if (pong) {
         answered = true
+        lastPing = undefined
         return void (counters.rtt = heartbeat.pong())
       }
       heartbeat.alive()
@@ -141,16 +150,19 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
 
   function linkDead(): void {
     if (sv.state !== 'open') return
+    // A server that does not answer pings drops every link the same way, and each new link opens at once. One silent
+    // link alone may be a dead network (a busy server needs no pings, so none was ever answered): it takes two in a row,
+    // with no failed attempt between, and no answer ever, to say so, once.
+    unanswered = attempts === 1 ? unanswered + 1 : 1
+    attempts = 0
     sv.down('heartbeat-timeout', undefined, 'heartbeat timeout')
-    // Dropped without a single answer ever: most likely a server that does not answer pings, not a dead network.
-    // Said once, so a developer learns why the link churns instead of watching it happen.
-    if (!answered) {
+    if (!answered && unanswered > 1) {
       answered = true
       sv.report(
         fail(
           'HEARTBEAT_UNANSWERED',
           process.env.NODE_ENV !== 'production'
-            ? `heartbeat ping never answered within ${hb!.timeout} ms, link dropped: the server must reply "pong" to "ping" (or set heartbeat.ping/pong to its own format, or heartbeat: false)`
+            ? `heartbeat ping never answered within ${hb!.timeout} ms on two links in a row: the server must answer it (the default ping is the text "ping", its answer "pong"), or set heartbeat.ping/pong to the server's own format, or heartbeat: false`
             : 'heartbeat never answered',
         ),
       )

@@ -104,7 +104,7 @@ export interface MqttClient {
   /**
    * Connects; resolves on CONNACK once every filter is subscribed. Rejects with NOT_AUTHORIZED or CONNACK_REFUSED
    * when the broker refuses (no retry loop unless the auth hook yields new credentials), CLOSED after `end()`,
-   * SOCKET_LIMIT, or RETRIES_EXHAUSTED.
+   * SOCKET_LIMIT, DOMAIN_NOT_ALLOWED, INSECURE_URL, or RETRIES_EXHAUSTED.
    */
   connect(): Promise<void>
   /**

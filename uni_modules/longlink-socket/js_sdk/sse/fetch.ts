@@ -40,10 +40,14 @@ export function createFetchTransport(fetchImpl: FetchLike, lifecycle?: Lifecycle
       const failed = (error: unknown) => {
         if (done) return
         done = true
+        const page = (globalThis as { location?: { protocol?: string } }).location
         callbacks.fail(
           error && (error as { code?: unknown }).code === 'NOT_SUPPORTED'
             ? (error as never)
-            : fail('CONNECT_FAILED', `fetch failed: ${messageOf(error)}`, error),
+            : // A browser blocks http:// from an HTTPS page without saying why ("Failed to fetch"): name the cause.
+              page && page.protocol === 'https:' && /^http:/i.test(request.url)
+              ? fail('INSECURE_URL', `fetch failed: ${messageOf(error)} (an HTTPS page cannot read http://: use https://)`, error)
+              : fail('CONNECT_FAILED', `fetch failed: ${messageOf(error)}`, error),
         )
       }
       // Each read starts a new chain (not returned into the last one): a long stream must not hold every read.
