@@ -4,25 +4,10 @@
  * with the uni CLI, and the JS of the two outputs is compared (minified bytes, and gzip of all JS together).
  */
 import { execFileSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-
-const root = resolve(__dirname, '../..')
-const HOST_FILES = [
-  'App.vue',
-  'main.ts',
-  'index.html',
-  'manifest.json',
-  'pages.json',
-  'vite.config.ts',
-  'tsconfig.json',
-  'shims.d.ts',
-  'package.json',
-  'uni_modules',
-]
+import { createHost, uniBuild } from '../../tests/support/uni-host'
 
 /** JS size of one build output. */
 export interface JsSize {
@@ -56,23 +41,13 @@ export function measureJs(dir: string): JsSize {
  * vendored module to compare against.
  */
 export function buildWithPage(pageSource: string, label: string, files: Record<string, string> = {}): JsSize {
-  const dir = mkdtempSync(join(tmpdir(), `longlink-size-${label}-`))
+  const host = createHost({ 'pages/index/index': pageSource }, `size-${label}`, files)
   try {
-    for (const name of HOST_FILES) cpSync(join(root, name), join(dir, name), { recursive: true })
-    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
-    mkdirSync(join(dir, 'pages/index'), { recursive: true })
-    writeFileSync(join(dir, 'pages/index/index.vue'), pageSource)
-    writeFileSync(join(dir, 'pages.json'), JSON.stringify({ pages: [{ path: 'pages/index/index', style: {} }] }))
-    for (const [path, content] of Object.entries(files)) writeFileSync(join(dir, path), content)
-    const cli = createRequire(join(root, 'package.json')).resolve('@dcloudio/vite-plugin-uni/bin/uni.js')
-    execFileSync(process.execPath, [cli, 'build', '-p', 'mp-weixin'], {
-      cwd: dir,
-      env: { ...process.env, UNI_INPUT_DIR: dir, NODE_ENV: 'production' },
-      stdio: 'pipe',
-    })
-    return measureJs(join(dir, 'dist/build/mp-weixin'))
+    const { args, options } = uniBuild(host.dir, 'mp-weixin')
+    execFileSync(process.execPath, args, { ...options, stdio: 'pipe' })
+    return measureJs(join(host.dir, 'dist/build/mp-weixin'))
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    host.remove()
   }
 }
 

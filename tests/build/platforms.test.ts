@@ -90,52 +90,46 @@ describe('host project builds for the other uni-app targets', () => {
     expect(pins['@dcloudio/types']).toBe(uniApp.peerDependencies['@dcloudio/types'])
   })
 
-  it('builds for mp-alipay, importable into Alipay’s IDE; uni.connectSocket reaches my.connectSocket', async () => {
-    const out = await build('mp-alipay')
-    expect(JSON.parse(readFileSync(join(out, 'app.json'), 'utf8')).pages).toEqual(['pages/index/index', 'pages/ride/ride'])
-    expect(existsSync(join(out, 'mini.project.json'))).toBe(true)
-    expect(existsSync(join(out, 'pages/index/index.axml'))).toBe(true)
-    const sdk = join(out, 'uni_modules/longlink-socket/js_sdk')
-    for (const file of SDK_FILES) expect(existsSync(join(sdk, file)), file).toBe(true)
-    // A mini-program: conditional compilation keeps the browser adapter out.
-    expect(existsSync(join(sdk, 'adapters/web.js'))).toBe(false)
-    const seen = openThroughUni(out, 'my', {
-      app: 'alipay',
-      platform: 'Android',
-      version: '10.5.36',
-      language: 'zh-Hans',
-      windowWidth: 375,
-      pixelRatio: 2,
-    })
-    expect(seen.adapter).toBe('uni')
-    expect(seen.calls).toHaveLength(1)
-    expect(seen.calls[0]).toMatchObject({ url: 'wss://example.com/ws', multiple: true })
-    expect(seen.registered).toEqual(['onOpen', 'onMessage', 'onClose', 'onError'])
-    expect(seen.errors).toEqual([])
-  }, 120_000)
-
-  it('builds for mp-toutiao, importable into Douyin’s IDE; uni.connectSocket reaches tt.connectSocket', async () => {
-    const out = await build('mp-toutiao')
-    expect(JSON.parse(readFileSync(join(out, 'app.json'), 'utf8')).pages).toEqual(['pages/index/index', 'pages/ride/ride'])
-    expect(existsSync(join(out, 'project.config.json'))).toBe(true)
-    expect(existsSync(join(out, 'pages/index/index.ttml'))).toBe(true)
-    const sdk = join(out, 'uni_modules/longlink-socket/js_sdk')
-    for (const file of SDK_FILES) expect(existsSync(join(sdk, file)), file).toBe(true)
-    expect(existsSync(join(sdk, 'adapters/web.js'))).toBe(false)
-    const seen = openThroughUni(out, 'tt', {
-      platform: 'android',
-      appName: 'Douyin',
-      SDKVersion: '3.0.0',
-      language: 'zh_CN',
-      windowWidth: 375,
-      pixelRatio: 2,
-    })
-    expect(seen.adapter).toBe('uni')
-    expect(seen.calls).toHaveLength(1)
-    expect(seen.calls[0]).toMatchObject({ url: 'wss://example.com/ws' })
-    expect(seen.registered).toEqual(['onOpen', 'onMessage', 'onClose', 'onError'])
-    expect(seen.errors).toEqual([])
-  }, 120_000)
+  it.each([
+    {
+      platform: 'mp-alipay',
+      ide: 'Alipay’s',
+      host: 'my',
+      projectFile: 'mini.project.json',
+      template: 'pages/index/index.axml',
+      systemInfo: { app: 'alipay', platform: 'Android', version: '10.5.36', language: 'zh-Hans', windowWidth: 375, pixelRatio: 2 },
+      // Alipay returns a SocketTask only with `multiple: true`.
+      connect: { url: 'wss://example.com/ws', multiple: true },
+    },
+    {
+      platform: 'mp-toutiao',
+      ide: 'Douyin’s',
+      host: 'tt',
+      projectFile: 'project.config.json',
+      template: 'pages/index/index.ttml',
+      systemInfo: { platform: 'android', appName: 'Douyin', SDKVersion: '3.0.0', language: 'zh_CN', windowWidth: 375, pixelRatio: 2 },
+      connect: { url: 'wss://example.com/ws' },
+    },
+  ])(
+    'builds for $platform, importable into $ide IDE; uni.connectSocket reaches connectSocket of $host',
+    async (target) => {
+      const out = await build(target.platform)
+      expect(JSON.parse(readFileSync(join(out, 'app.json'), 'utf8')).pages).toEqual(['pages/index/index', 'pages/ride/ride'])
+      expect(existsSync(join(out, target.projectFile))).toBe(true)
+      expect(existsSync(join(out, target.template))).toBe(true)
+      const sdk = join(out, 'uni_modules/longlink-socket/js_sdk')
+      for (const file of SDK_FILES) expect(existsSync(join(sdk, file)), file).toBe(true)
+      // A mini-program: conditional compilation keeps the browser adapter out.
+      expect(existsSync(join(sdk, 'adapters/web.js'))).toBe(false)
+      const seen = openThroughUni(out, target.host, target.systemInfo)
+      expect(seen.adapter).toBe('uni')
+      expect(seen.calls).toHaveLength(1)
+      expect(seen.calls[0]).toMatchObject(target.connect)
+      expect(seen.registered).toEqual(['onOpen', 'onMessage', 'onClose', 'onError'])
+      expect(seen.errors).toEqual([])
+    },
+    120_000,
+  )
 
   it('builds for app (uni build -p app), whose uni.connectSocket is the App runtime’s native uni-webSocket', async () => {
     const out = await build('app')

@@ -4,25 +4,14 @@
  * for mp-weixin and H5. A snippet that uses an undefined name, a top-level await or a wrong option fails here.
  */
 import { execFile } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildIn, createHost, type HostCopy } from '../support/uni-host'
 
 const root = resolve(__dirname, '../..')
 const run = promisify(execFile)
-const HOST_FILES = [
-  'App.vue',
-  'main.ts',
-  'index.html',
-  'manifest.json',
-  'vite.config.ts',
-  'tsconfig.json',
-  'shims.d.ts',
-  'package.json',
-  'uni_modules',
-]
 
 /** Every ```vue block of the readme, in order. */
 function pageBlocks(markdown: string): string[] {
@@ -31,22 +20,15 @@ function pageBlocks(markdown: string): string[] {
 
 const readme = readFileSync(join(root, 'uni_modules/longlink-socket/readme.md'), 'utf8')
 const pages = pageBlocks(readme)
+let copy: HostCopy
 let host: string
 
 beforeAll(() => {
-  host = mkdtempSync(join(tmpdir(), 'longlink-readme-'))
-  for (const name of HOST_FILES) cpSync(join(root, name), join(host, name), { recursive: true })
-  symlinkSync(join(root, 'node_modules'), join(host, 'node_modules'), 'dir')
-  const paths = pages.map((source, i) => {
-    const path = `pages/readme${i}/readme${i}`
-    mkdirSync(join(host, `pages/readme${i}`), { recursive: true })
-    writeFileSync(join(host, `${path}.vue`), source)
-    return { path, style: {} }
-  })
-  writeFileSync(join(host, 'pages.json'), JSON.stringify({ pages: paths }))
+  copy = createHost(Object.fromEntries(pages.map((source, i) => [`pages/readme${i}/readme${i}`, source])), 'readme')
+  host = copy.dir
 })
 
-afterAll(() => rmSync(host, { recursive: true, force: true }))
+afterAll(() => copy?.remove())
 
 describe('the plugin readme’s pages, pasted into a host', () => {
   it('has page examples in both languages: the core with onLoad/onUnload, MQTT, SSE and the composables', () => {
@@ -76,12 +58,7 @@ describe('the plugin readme’s pages, pasted into a host', () => {
   it.each(['mp-weixin', 'h5'])(
     'builds them for %s',
     async (platform) => {
-      const cli = join(root, 'node_modules/@dcloudio/vite-plugin-uni/bin/uni.js')
-      await run(process.execPath, [cli, 'build', ...(platform === 'h5' ? [] : ['-p', platform])], {
-        cwd: host,
-        env: { ...process.env, UNI_INPUT_DIR: host, NODE_ENV: 'production' },
-      })
-      const out = join(host, 'dist/build', platform)
+      const out = await buildIn(host, platform)
       if (platform === 'mp-weixin') for (let i = 0; i < pages.length; i++) expect(existsSync(join(out, `pages/readme${i}/readme${i}.js`))).toBe(true)
       else expect(existsSync(join(out, 'index.html'))).toBe(true)
     },
