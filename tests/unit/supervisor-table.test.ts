@@ -546,7 +546,10 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
   it('grows the backoff while failures go on, and a show without a hide does not reset it', async () => {
     await reach('reconnecting')
     await settle(1000)
-    platform.last().events.onClose(1006, 'refused')
+    // The link opens and drops again before it proved stable: a failure that cost the server work climbs in full.
+    driver.linkOpens(platform.last())
+    await settle()
+    platform.last().events.onClose(1006, 'dropped')
     await settle()
     expect(log.retries.map((r) => r.delay)).toEqual([2000])
     platform.show()
@@ -554,6 +557,50 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
     expect(client.state).toBe('reconnecting')
     await settle(20)
     expect(client.state).toBe('connecting')
+  })
+
+  it('an attempt the server never accepted (refused) climbs the ladder by refusedWeight, 0.25 by default', async () => {
+    client = track(driver.create(platform, { reconnect: { min: 1000, max: 8000, jitter: 0 } }))
+    client.start().catch(() => {})
+    for (let i = 0; i < 6; i++) {
+      await settle(log.retries.at(-1)?.delay ?? 0)
+      expect(client.state).toBe('connecting')
+      platform.last().events.onClose(1006, 'connection refused')
+      await settle()
+    }
+    // The first retry waits up to `min`; then bounds min × 2^(climb − 1) for climb 1.25, 1.5, 1.75, 2, 2.25 (jitter 0).
+    expect(log.retries.map((r) => r.delay)).toEqual([1000, 1189, 1414, 1682, 2000, 2378])
+    // A link that opens and drops before it proved stable climbs in full from there.
+    await settle(2378)
+    driver.linkOpens(platform.last())
+    await settle()
+    platform.last().events.onClose(1006, 'dropped')
+    await settle()
+    expect(log.retries.at(-1)!.delay).toBe(4757)
+  })
+
+  it('refusedWeight 1 gives the plain exponential ladder for refused attempts', async () => {
+    client = track(driver.create(platform, { reconnect: { min: 1000, max: 8000, jitter: 0, refusedWeight: 1 } }))
+    client.start().catch(() => {})
+    for (let i = 0; i < 4; i++) {
+      await settle(log.retries.at(-1)?.delay ?? 0)
+      platform.last().events.onClose(1006, 'connection refused')
+      await settle()
+    }
+    expect(log.retries.map((r) => r.delay)).toEqual([1000, 2000, 4000, 8000])
+  })
+
+  it('an attempt that timed out climbs in full: an overloaded server sees its clients back off', async () => {
+    client = track(driver.create(platform, { connectTimeout: 500 }))
+    client.start().catch(() => {})
+    await settle()
+    for (let i = 0; i < 3; i++) {
+      platform.last().alive = false
+      await settle(500)
+      expect(log.closes.length).toBe(0)
+      await settle(log.retries.at(-1)!.delay)
+    }
+    expect(log.retries.map((r) => r.delay)).toEqual([1000, 2000, 4000])
   })
 
   it('a close() from an event handler while a link goes down is final: no retry is scheduled after it', async () => {
@@ -732,6 +779,29 @@ describe('MQTT refused logins over the scripted platform', () => {
     let calls = 0
     const got = await attempt(() => ({ password: `signed-${calls++}` }), true)
     expect(got).toMatchObject({ state: 'closed', outcome: 'NOT_AUTHORIZED', errors: ['NOT_AUTHORIZED', 'NOT_AUTHORIZED'], links: 2, timers: 0 })
+  })
+})
+
+describe('MQTT backoff: a broker that accepted the socket', () => {
+  beforeEach(() => useFakeClock())
+  afterEach(() => vi.useRealTimers())
+
+  it('a socket that opened but closed before CONNACK cost the broker work: the ladder climbs in full', async () => {
+    // A broker that takes the socket and never answers the CONNECT (overloaded, or not MQTT at all).
+    const platform = createFakePlatform(() => {})
+    const c = createMqttClient({ url: 'ws://fake/mqtt', platform: platform.adapter, reconnect: { min: 1000, max: 8000, jitter: 0 } })
+    const delays: number[] = []
+    c.on('reconnecting', (e) => delays.push(e.delay))
+    c.connect().catch(() => {})
+    for (let i = 0; i < 3; i++) {
+      await settle(delays.at(-1) ?? 0)
+      platform.last().events.onOpen()
+      await settle()
+      platform.last().events.onClose(1006, 'closed by the broker')
+      await settle()
+    }
+    expect(delays).toEqual([1000, 2000, 4000])
+    await c.end(true)
   })
 })
 

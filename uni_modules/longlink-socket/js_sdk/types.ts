@@ -136,6 +136,14 @@ export interface ReconnectOptions {
   maxRetries?: number | undefined
   /** A link must stay open this long (ms) before the attempt counter resets. Default 5000. */
   minUptime?: number | undefined
+  /**
+   * How far an attempt the server never accepted (connection refused, host unreachable: the socket never opened)
+   * climbs the ladder, 0…1, against 1 for a failure that cost the server work (a timeout, a link that opened and
+   * failed). Default 0.25: while a server restarts, its clients keep retrying at short intervals (bounds 1, 1.19, 1.41,
+   * 1.68, 2 s …) and are back soon after it is, while an overloaded server, whose attempts time out, still sees them
+   * back off in full. The first retry always waits up to `min`. 1 gives the plain exponential ladder.
+   */
+  refusedWeight?: number | undefined
 }
 
 /** A logger: a function, or an object with level methods (`console` works). Lines never hold secrets. */

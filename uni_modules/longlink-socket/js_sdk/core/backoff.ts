@@ -6,7 +6,10 @@ export interface BackoffPolicy {
   jitter: number
 }
 
-/** The upper bound of the delay before retry `attempt` (1-based): `min × factor^(attempt−1)`, capped at `max`. */
+/**
+ * The upper bound of the delay before retry `attempt` (1-based): `min × factor^(attempt−1)`, capped at `max`. `attempt`
+ * may be fractional: it is the position on the ladder, where refused attempts climb less than 1 (`refusedWeight`).
+ */
 export function backoffBound(attempt: number, policy: BackoffPolicy): number {
   // Past a few dozen attempts the power overflows to Infinity; the cap keeps it finite.
   const exponent = Math.min(Math.max(attempt - 1, 0), 64)

@@ -36,7 +36,7 @@ export interface ResolvedOptions {
   connectTimeout: number
   verifyTimeout: number
   heartbeat: { interval: number; timeout: number; ping: () => SendData; isPong: (data: MessageData) => boolean } | undefined
-  reconnect: (BackoffPolicy & { maxRetries: number; minUptime: number }) | undefined
+  reconnect: (BackoffPolicy & { maxRetries: number; minUptime: number; refusedWeight: number }) | undefined
   queueMax: number
 }
 
@@ -45,7 +45,7 @@ export const DEFAULTS = {
   connectTimeout: 10_000,
   verifyTimeout: 3_000,
   heartbeat: { interval: 25_000, timeout: 10_000 },
-  reconnect: { min: 1_000, max: 30_000, factor: 2, jitter: 0.5, maxRetries: Infinity, minUptime: 5_000 },
+  reconnect: { min: 1_000, max: 30_000, factor: 2, jitter: 0.5, maxRetries: Infinity, minUptime: 5_000, refusedWeight: 0.25 },
   queueMax: 100,
 }
 
@@ -110,7 +110,7 @@ export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlin
   if (process.env.NODE_ENV !== 'production') {
     // The entries check their own top level; the nested objects are the same for all of them.
     checkKeys('heartbeat.', options.heartbeat, ['interval', 'timeout', 'ping', 'pong'])
-    checkKeys('reconnect.', options.reconnect, ['min', 'max', 'factor', 'jitter', 'maxRetries', 'minUptime'])
+    checkKeys('reconnect.', options.reconnect, ['min', 'max', 'factor', 'jitter', 'maxRetries', 'minUptime', 'refusedWeight'])
     checkKeys('queue.', options.queue, ['max'])
   }
   const url = checkUrl(options.url)
@@ -147,6 +147,7 @@ export function resolveOptions(options: ConnectionOptions, logPrefix = '[longlin
       jitter: [(n) => n >= 0 && n <= 1, 'between 0 and 1'],
       maxRetries: COUNT,
       minUptime: MS0,
+      refusedWeight: [(n) => n >= 0 && n <= 1, 'between 0 and 1'],
     })
   if (reconnect && rc['max'] === undefined) reconnect.max = Math.max(reconnect.max, reconnect.min)
   if (reconnect && reconnect.max < reconnect.min) invalid(`reconnect.max must be >= reconnect.min, got ${reconnect.max}`)

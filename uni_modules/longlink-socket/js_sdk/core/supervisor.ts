@@ -55,6 +55,11 @@ export interface Supervisor<E extends SupervisedEvents> {
   up(extra: Omit<E['open'], 'reconnected'>): void
   /** The link closed without being asked to (or after `end`): `reason` is what the driver knows of why. */
   closed(code: number, message: string, reason?: CloseReason): void
+  /**
+   * The server accepted this attempt's link (a socket opened, a response arrived) before it is open for the client
+   * (an MQTT CONNACK still to come): a failure from here on cost the server work and climbs the backoff ladder in full.
+   */
+  reached(): void
   /** The link failed (a socket error): replaced, or the session stops at the socket limit. */
   failed(error: LongLinkError): void
   /**
@@ -107,6 +112,15 @@ export function createSupervisor<E extends SupervisedEvents>(
   /** Bumped for every attempt and every drop: callbacks of an older link compare unequal and are ignored. */
   let generation = 0
   let attempt = 0
+  /**
+   * The position on the backoff ladder: 1 after the first failure, then +1 per failure that cost the server work and
+   * +`refusedWeight` per attempt the server never accepted (refused, unreachable), which costs it nothing. So clients
+   * that wait out a server's restart keep retrying at short intervals and are there when it is back, while an
+   * overloaded server, whose attempts time out, still sees its clients back off in full.
+   */
+  let climb = 0
+  /** Whether the server accepted the current attempt's link. */
+  let reachedServer = false
   let links = 0
   let reconnects = 0
   let networkDown = false
@@ -149,6 +163,7 @@ export function createSupervisor<E extends SupervisedEvents>(
       options.connectTimeout,
     )
     transition('connecting', reason)
+    reachedServer = false
     Promise.resolve()
       .then(() => auth && auth({ attempt, reason }))
       .then(
@@ -173,7 +188,7 @@ export function createSupervisor<E extends SupervisedEvents>(
     const reconnected = links++ > 0
     if (reconnected) reconnects++
     // The attempt counter resets only after the link proved stable, so a flapping server still meets growing delays.
-    if (policy) uptimeTimer = setTimeout(() => (attempt = 0), policy.minUptime)
+    if (policy) uptimeTimer = setTimeout(fresh, policy.minUptime)
     transition('open', reconnected ? 'reconnect' : 'connected')
     // A `state` handler may have closed it already.
     if (state !== 'open') return
@@ -219,12 +234,18 @@ export function createSupervisor<E extends SupervisedEvents>(
     if (stopError && stopError !== error) report(stopError)
     // Not when a handler of the events above closed the connection.
     if (state === 'reconnecting') {
-      attempt++
-      const delay = now ? 0 : wait || backoffDelay(attempt, policy!)
+      const cheap = !wasOpen && !reachedServer && reason !== 'connect-timeout'
+      climb = attempt++ ? climb + (cheap ? policy!.refusedWeight : 1) : 1
+      const delay = now ? 0 : wait || backoffDelay(climb, policy!)
       log('info', `retry ${attempt} in ${delay} ms (${reason})`)
       retryTimer = setTimeout(() => connect('reconnect'), delay)
       emit('reconnecting', { attempt, delay, reason } as E['reconnecting'])
     }
+  }
+
+  /** Starts the backoff over: the link proved stable, or what blocked it has cleared. */
+  function fresh(): void {
+    attempt = climb = 0
   }
 
   /**
@@ -280,7 +301,7 @@ export function createSupervisor<E extends SupervisedEvents>(
   /** Reconnects at once with a fresh backoff, when what blocked the link has cleared. */
   function resume(reason: TransitionReason): void {
     if ((state === 'offline' || state === 'reconnecting') && !networkDown && !hidden) {
-      attempt = 0
+      fresh()
       connect(reason)
     }
   }
@@ -416,6 +437,7 @@ export function createSupervisor<E extends SupervisedEvents>(
       return done
     },
     up,
+    reached: () => void (reachedServer = true),
     closed,
     failed,
     down,
@@ -423,7 +445,7 @@ export function createSupervisor<E extends SupervisedEvents>(
     report,
     retry(reason) {
       // An open link replaced on purpose (a planned rotation) was no failure: it does not count as one.
-      if (state !== 'open') attempt++
+      if (state !== 'open') climb = attempt++ ? climb + 1 : 1
       connect(reason)
     },
     ended,

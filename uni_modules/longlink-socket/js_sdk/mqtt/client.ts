@@ -89,7 +89,11 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       lastClose = undefined
       engineFault = false
       const stream = createMqttStream(adapter, request!, {
-        opened: () => log('debug', `socket open, CONNECT sent as ${clientId}`),
+        opened: () => {
+          log('debug', `socket open, CONNECT sent as ${clientId}`)
+          // The broker accepted the socket: a failure before CONNACK cost it work (backoff climbs in full).
+          sv.reached()
+        },
         closed: (close) => (lastClose = close),
       })
       streamLive = true

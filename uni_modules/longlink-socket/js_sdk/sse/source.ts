@@ -140,6 +140,8 @@ export function createEventSource(url: string, options: EventSourceOptions = {})
           headers(code, headers) {
             if (!current()) return
             status = code
+            // The server answered: whatever the status, a failure from here on cost it work (backoff climbs in full).
+            sv.reached()
             if (code === 204) return stopOn(fail('CLOSED', 'HTTP 204: the server has no more events'), 204, true)
             if (!(code >= 200 && code <= 299)) return refused(fail('HTTP_STATUS', `HTTP ${code}`), code, headers)
             const type = headers['content-type'] || ''
