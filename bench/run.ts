@@ -7,9 +7,10 @@ import { join } from 'node:path'
 import { benchCore } from './core'
 import { benchBackend } from './backend'
 import { benchMqtt } from './mqtt'
+import { benchScale } from './scale'
 import { benchSse } from './sse'
 
-const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt, backend: benchBackend, sse: benchSse }
+const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt, backend: benchBackend, sse: benchSse, scale: benchScale }
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => a in suites)

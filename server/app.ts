@@ -258,7 +258,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
     )
     port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(config.port, config.host, () => {
+      server.listen({ port: config.port, host: config.host, backlog: limits.listenBacklog }, () => {
         server.off('error', reject)
         const actual = (server.address() as net.AddressInfo).port
         origins = createOriginPolicy(config, actual)

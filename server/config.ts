@@ -49,6 +49,12 @@ export interface Limits {
   httpMaxBodyBytes: number
   /** Idle keep-alive connections are closed after this (ms). */
   httpKeepAliveTimeoutMs: number
+  /**
+   * Connections the kernel may hold for the backend before it accepts them (capped by `net.core.somaxconn`). Node's
+   * default, 511, overflows when thousands of riders reconnect at once: each dropped SYN costs its rider a 1 s (then
+   * 3 s, 7 s) retransmission.
+   */
+  listenBacklog: number
   /** Largest MQTT packet (bytes, fixed header included); a client announcing more is cut off at once. */
   mqttMaxPacketBytes: number
   /** Largest WebSocket message on `/mqtt` (bytes). */
@@ -92,6 +98,7 @@ export const DEFAULT_LIMITS: Limits = {
   httpRequestTimeoutMs: 30_000,
   httpMaxBodyBytes: 16 * 1024,
   httpKeepAliveTimeoutMs: 5_000,
+  listenBacklog: 4096,
   mqttMaxPacketBytes: 64 * 1024,
   mqttMaxWsPayloadBytes: 64 * 1024 + 8,
   mqttConnectTimeoutMs: 10_000,

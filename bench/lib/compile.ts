@@ -9,11 +9,12 @@ import { pathToFileURL } from 'node:url'
 const root = resolve(__dirname, '../..')
 const outdir = join(root, 'bench', '.build')
 
-/** Bundles each entry (relative to the repo root) to bench/.build/<name>.mjs and imports it. */
-export async function compileAndImport<T>(name: string, entry: string): Promise<T> {
+/** Bundles `entry` (relative to the repo root) to bench/.build/<name>.mjs, packages left external; returns its path. */
+export async function compile(name: string, entry: string): Promise<string> {
+  const outfile = join(outdir, `${name}.mjs`)
   await build({
     entryPoints: [join(root, entry)],
-    outfile: join(outdir, `${name}.mjs`),
+    outfile,
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -22,5 +23,10 @@ export async function compileAndImport<T>(name: string, entry: string): Promise<
     packages: 'external',
     logLevel: 'error',
   })
-  return (await import(pathToFileURL(join(outdir, `${name}.mjs`)).href)) as T
+  return outfile
+}
+
+/** Bundles each entry (relative to the repo root) to bench/.build/<name>.mjs and imports it. */
+export async function compileAndImport<T>(name: string, entry: string): Promise<T> {
+  return (await import(pathToFileURL(await compile(name, entry)).href)) as T
 }
