@@ -228,6 +228,15 @@ export function createSqlStore(driver: Driver): Store {
       return rows.map(toHold)
     },
 
+    async overdueUnlocks(dueBy, limit) {
+      if (!(Number.isSafeInteger(limit) && limit >= 0)) throw new RangeError(`store: limit must be an integer ≥ 0, got ${limit}`)
+      const rows = await driver.read(`SELECT * FROM holds WHERE status = 'unlocking' AND unlock_at <= ? ORDER BY unlock_at, bike LIMIT ?`, [
+        ms(dueBy, 'dueBy'),
+        limit,
+      ])
+      return rows.map(toHold)
+    },
+
     async activeRideCount() {
       const rows = await driver.read(`SELECT COUNT(*) AS n FROM holds WHERE status <> 'reserved'`)
       return int(rows[0].n)

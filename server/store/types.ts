@@ -89,6 +89,11 @@ export interface Store {
   holdsOfRider(rider: string, now: number): Promise<HoldRecord[]>
   /** Holds `unlocking` (to finish unlocks interrupted by a restart). */
   unlockingHolds(): Promise<HoldRecord[]>
+  /**
+   * At most `limit` holds `unlocking` whose `unlockAt` is at or before `dueBy`, oldest first: the unlocks another
+   * process sharing the database should have finished by now (it may have died).
+   */
+  overdueUnlocks(dueBy: number, limit: number): Promise<HoldRecord[]>
   /** Number of holds unlocking or riding. */
   activeRideCount(): Promise<number>
   /** Deletes expired reservations; returns how many. */
