@@ -182,12 +182,23 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     changed()
     const message: UnlockedMessage = { bike, rider, time: hold.startedAt ?? time }
     await record(rider, bike, 'riding', message, message.time)
+    await announceOwed(message)
+    return true
+  }
+  /**
+   * Publishes a ride's unlock, then marks it announced in the store; until then the store lists it as owed, so when
+   * this process dies (or the publish fails) in between, a sweep announces it (at least once, never lost).
+   */
+  const announceOwed = async (message: UnlockedMessage): Promise<boolean> => {
+    const { bike, rider } = message
     try {
       await events.unlocked(message)
       logger.info('bike.unlocked', { rider, bike })
     } catch (err) {
       logger.error('publish.failed', { topic: `mobike/unlocked/${bike}`, error: err })
+      return false
     }
+    await store.markAnnounced(bike, rider, message.time).catch((err: unknown) => logger.warn('bike.mark_announced_failed', { bike, error: err }))
     return true
   }
   const scheduleOpen = (hold: HoldRecord, notBefore = 0): void => {
@@ -198,7 +209,8 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
   }
   /**
    * Finishes a bounded batch of overdue unlocks. Safe against the process that started them and against other
-   * sweepers: {@link Store.completeUnlock} flips a hold once, and only the caller that flipped it announces.
+   * sweepers: {@link Store.completeUnlock} flips a hold once, and only the caller that flipped it announces; an
+   * unlock completed but never announced is announced again (a duplicate at worst, which QoS 1 allows anyway).
    */
   let sweeping = false
   /** The sweep fails every time while the database is down: logged when it starts failing and when it recovers. */
@@ -210,8 +222,12 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
       const overdue = await store.overdueUnlocks(now() - (config.takeoverGraceMs ?? 2000), TAKEOVER_BATCH)
       for (const hold of overdue) {
         if (closed) break
-        if (await opened(hold.bike, hold.rider))
-          logger.info('bike.unlock_taken_over', { bike: hold.bike, rider: hold.rider, overdueMs: now() - (hold.unlockAt ?? now()) })
+        const { bike, rider } = hold
+        if (hold.status === 'riding' && hold.startedAt !== null) {
+          // Started, never announced: the process that started it died (or its publish failed) in between.
+          if (await announceOwed({ bike, rider, time: hold.startedAt }))
+            logger.info('bike.unlock_taken_over', { bike, rider, announcedOnly: true, overdueMs: now() - hold.startedAt })
+        } else if (await opened(bike, rider)) logger.info('bike.unlock_taken_over', { bike, rider, overdueMs: now() - (hold.unlockAt ?? now()) })
       }
       if (failing) logger.info('bike.takeover_recovered')
       failing = false

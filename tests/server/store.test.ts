@@ -267,7 +267,7 @@ describe.each([
     expect(await store.activeRideCount()).toBe(active)
   })
 
-  it('overdueUnlocks: unlocking holds due by a time, oldest first, at most the limit', async () => {
+  it('overdueUnlocks: unlocks due by a time and not finished or not announced, oldest first, at most the limit; markAnnounced', async () => {
     const [a, c, bike, bike2] = [id('rider'), id('rider'), id('bike'), id('bike')]
     // Far after T, so the holds other tests leave unlocking come before these two.
     const due = T + 100 * MINUTE
@@ -278,7 +278,13 @@ describe.each([
     expect(mine(await store.overdueUnlocks(due, 1000))).toEqual([unlocking(bike, a, due)])
     expect(mine(await store.overdueUnlocks(due + 1, 1000))).toEqual([unlocking(bike, a, due), unlocking(bike2, c, due + 1)])
     expect(await store.overdueUnlocks(due + 1, 1)).toHaveLength(1)
+    // Completed yet not announced: still owed, as riding, until it is marked announced.
     expect(await store.completeUnlock(bike, a, due)).toBeDefined()
+    expect(mine(await store.overdueUnlocks(due + 1, 1000))).toEqual([riding(bike, a, due), unlocking(bike2, c, due + 1)])
+    expect(mine(await store.overdueUnlocks(due - 1, 1000))).toEqual([])
+    await store.markAnnounced(bike, a, due - 1)
+    expect(mine(await store.overdueUnlocks(due + 1, 1000))).toHaveLength(2)
+    await store.markAnnounced(bike, a, due)
     expect(mine(await store.overdueUnlocks(due + 1, 1000))).toEqual([unlocking(bike2, c, due + 1)])
     await expect(store.overdueUnlocks(due, -1)).rejects.toThrow(RangeError)
   })
