@@ -6,8 +6,9 @@
 #   - fonts-wqy-microhei: a CJK font, so the demo's Chinese labels render in the browser screenshots.
 #   - postgresql: the server binaries (/usr/lib/postgresql/<version>/bin) for the store tests, which run their own
 #     throwaway server in a temp dir (tests/support/postgres.ts).
+#   - redis-server: Redis for the cluster tests (tests/support/redis.ts runs its own on a free port, temp dir).
 # The packages' own system services (the broker on port 1883 from /etc/mosquitto/mosquitto.conf, the "main"
-# PostgreSQL cluster on port 5432) are never left running: service starts are blocked during the install and any
+# PostgreSQL cluster on port 5432, Redis on port 6379) are never left running: service starts are blocked during the install and any
 # daemon that got started anyway is stopped.
 set -euo pipefail
 
@@ -27,12 +28,13 @@ declare -A WANT=(
   [chromium]=/usr/bin/chromium
   [fonts-wqy-microhei]=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
   [postgresql]='/usr/lib/postgresql/*/bin/initdb'
+  [redis-server]=/usr/bin/redis-server
 )
 # True when the glob (or plain path) names at least one existing file.
 exists() { compgen -G "$1" >/dev/null; }
 
 missing=()
-for pkg in mosquitto chromium fonts-wqy-microhei postgresql; do
+for pkg in mosquitto chromium fonts-wqy-microhei postgresql redis-server; do
   if ! exists "${WANT[$pkg]}" || ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
 done
 # mosquitto_passwd comes with the mosquitto package on Debian 12; mosquitto-clients only if a distro split it off.
@@ -44,7 +46,7 @@ fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-system.sh: installing ${missing[*]}"
   # Keep maintainer scripts from starting services (the mosquitto postinst would start a broker on :1883, the
-  # postgresql one its new "main" cluster on :5432).
+  # postgresql one its new "main" cluster on :5432, redis-server's a server on :6379).
   policy=/usr/sbin/policy-rc.d
   added_policy=''
   if [ ! -e "$policy" ]; then
@@ -98,6 +100,24 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
   done < <(pg_lsclusters -h 2>/dev/null || true)
 fi
 
+# Nor the distro's Redis (it would hold :6379), now or at boot.
+if [ -e /etc/init.d/redis-server ]; then
+  if command -v update-rc.d >/dev/null 2>&1; then $SUDO update-rc.d redis-server disable >/dev/null 2>&1 || true; fi
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now redis-server.service >/dev/null 2>&1 || true
+  fi
+fi
+pidfile=/run/redis/redis-server.pid
+if [ -s "$pidfile" ]; then
+  pid="$(cat "$pidfile")"
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = redis-server ]; then
+    echo "install-system.sh: stopping the system redis-server (pid $pid)"
+    $SUDO kill "$pid" || true
+    for _ in $(seq 1 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+  fi
+  $SUDO rm -f "$pidfile"
+fi
+
 # Prove the binaries run (mosquitto -h exits non-zero by design, so only its output is checked).
 mosq_version="$( (/usr/sbin/mosquitto -h 2>&1 || true) | sed -n '1p')"
 case "$mosq_version" in *'mosquitto version'*) ;; *) echo "install-system.sh: mosquitto does not run" >&2; exit 1 ;; esac
@@ -108,4 +128,5 @@ pg_bin="$(dirname "$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | t
 pg_version="$("$pg_bin/postgres" --version 2>/dev/null)" || { echo "install-system.sh: postgres does not run" >&2; exit 1; }
 "$pg_bin/initdb" --version >/dev/null 2>&1 && [ -x "$pg_bin/pg_ctl" ] \
   || { echo "install-system.sh: initdb or pg_ctl missing in $pg_bin" >&2; exit 1; }
-echo "install-system.sh: ok: $mosq_version; $chromium_version; $pg_version"
+redis_version="$(/usr/bin/redis-server --version 2>/dev/null)" || { echo "install-system.sh: redis-server does not run" >&2; exit 1; }
+echo "install-system.sh: ok: $mosq_version; $chromium_version; $pg_version; ${redis_version%% sha=*}"

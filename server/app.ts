@@ -2,7 +2,8 @@
  * Wires the backend together on one HTTP server: `/api/*` the bike API (route table over the domain, event streams
  * included), `/mqtt` the embedded broker (WebSocket), `/admin*` the admin page and its live feed, `/healthz`, and `/`
  * the H5 build. Everything that must survive a restart lives in the store (SQLite file by default, PostgreSQL with
- * `DATABASE_URL`).
+ * `DATABASE_URL`). With `REDIS_URL` several such processes share one broker state (./broker/cluster) and one
+ * PostgreSQL database, behind any TCP or HTTP load balancer.
  */
 import { createHmac } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
@@ -13,6 +14,7 @@ import { createAccounts } from './accounts'
 import { createAdmin } from './admin/index'
 import { createMetrics, type Metrics } from './metrics'
 import { createBikeService, type BikeService } from './bikes'
+import { connectCluster, type ClusterState } from './broker/cluster'
 import { createEmbeddedBroker, type EmbeddedBroker } from './broker/embedded'
 import { connectExternalBus, publicBrokerUrl, type Bus } from './bus'
 import { loadConfig, loadSseSettings, type BackendConfig, type SseSettings } from './config'
@@ -110,6 +112,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
     })
 
     let broker: EmbeddedBroker | undefined
+    let redis: ClusterState | undefined
     let external: Awaited<ReturnType<typeof connectExternalBus>> | undefined
     if (config.brokerUrl) {
       external = await connectExternalBus({
@@ -122,7 +125,14 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       opened.push(() => external?.close())
       bus = external
     } else {
-      broker = await createEmbeddedBroker({ tokens, logger, noisy, bikes, metrics, limits })
+      let cluster: ClusterState | undefined
+      if (config.redisUrl) {
+        // A binding outlives the longest connection it may serve (one token's life), see ./broker/redis-bindings.
+        cluster = await connectCluster({ url: config.redisUrl, nodeId: config.nodeId, bindingTtlMs: config.tokenTtlMs + 60_000, logger: bounded })
+        redis = cluster
+        opened.push(() => cluster?.close())
+      }
+      broker = await createEmbeddedBroker({ tokens, logger, noisy, bikes, metrics, limits, cluster })
       opened.push(() => broker?.close())
       bus = broker.bus
     }
@@ -167,7 +177,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
         new Promise<{ ok: false; error: string }>((r) => setTimeout(() => r({ ok: false, error: 'timeout' }), 2000).unref()),
       ])
       const dbMs = Math.round((performance.now() - t) * 10) / 10
-      const brokerOk = broker ? !broker.aedes.closed : (external?.connected() ?? false)
+      const brokerOk = broker ? !broker.aedes.closed && (redis?.ok() ?? true) : (external?.connected() ?? false)
       const ok = database.ok && brokerOk
       return {
         ok,
@@ -175,7 +185,12 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
           status: ok ? 'ok' : 'degraded',
           process: { pid: process.pid, uptimeMs: Date.now() - startedAt, rssBytes: process.memoryUsage.rss() },
           database: { kind: store.kind, latencyMs: dbMs, ...database },
-          broker: { kind: broker ? 'embedded' : 'external', ok: brokerOk, ...(broker && { online: broker.online() }) },
+          broker: {
+            kind: broker ? 'embedded' : 'external',
+            ok: brokerOk,
+            ...(broker && { online: broker.online() }),
+            ...(redis && { cluster: { node: config.nodeId, redis: redis.ok() } }),
+          },
         },
       }
     }
@@ -266,7 +281,13 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       })
     })
     await bikes.start()
-    logger.info('backend.listening', { host: config.host, port, broker: broker ? 'embedded' : 'external', database: store.kind })
+    logger.info('backend.listening', {
+      host: config.host,
+      port,
+      broker: broker ? 'embedded' : 'external',
+      database: store.kind,
+      ...(redis && { cluster: config.nodeId }),
+    })
 
     let closed = false
     return {

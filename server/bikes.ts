@@ -59,8 +59,9 @@ export interface BikeService {
   /**
    * Announces the unlock of `bike` again when `rider` is riding it: a rider who missed the announcement (a restart
    * between the ride's start and its announcement, a reconnect at that moment) hears it when it subscribes again.
+   * Without `bike`: the bike the rider is riding, if any (for a session that comes back subscribed).
    */
-  reannounce(rider: string, bike: string): void
+  reannounce(rider: string, bike?: string): void
   /** May `rider` subscribe to `filter`? (`mobike/unlocked|locked/<bike>` of a bike it holds.) */
   canWatch(rider: string, filter: string): Promise<boolean>
   /** The rider's latest finished ride (on `bike`, when given); RIDE_NOT_FOUND when there is none. */
@@ -89,9 +90,19 @@ export interface BikeServiceDeps {
      * the riders' clients need a moment to reconnect and resubscribe, or they would miss the announcement.
      */
     resumeGraceMs?: number
+    /**
+     * Processes sharing one database: this often (ms; 0 or absent: never) this process finishes the unlocks that are
+     * `takeoverGraceMs` past their time, whichever process started them: the one that did may have died, and its
+     * rider must not wait for its restart.
+     */
+    takeoverSweepMs?: number
+    takeoverGraceMs?: number
   }
   now?: () => number
 }
+
+/** Overdue unlocks one sweep finishes at most: a backlog is worked off over several sweeps, never in one burst. */
+const TAKEOVER_BATCH = 50
 
 /** The fare of a ride: per started minute, at least one minute, rounded to the fen. */
 export function fareFor(durationMs: number, farePerMinute: number): number {
@@ -127,6 +138,7 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
   let rideCount = 0
   let closed = false
   let sweeper: NodeJS.Timeout | undefined
+  let takeover: NodeJS.Timeout | undefined
 
   const changed = (): void => {
     void store.activeRideCount().then(
@@ -161,27 +173,70 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     }
   }
 
-  /** The lock opened: the ride starts (once, even if two processes race) and the rider hears it. */
-  const opened = async (bike: string, rider: string): Promise<void> => {
-    if (closed) return
+  /** The lock opened: the ride starts (once, even if two processes race) and the rider hears it; false when it had already. */
+  const opened = async (bike: string, rider: string): Promise<boolean> => {
+    if (closed) return false
     const time = now()
     const hold = await store.completeUnlock(bike, rider, time)
-    if (!hold) return
+    if (!hold) return false
     changed()
     const message: UnlockedMessage = { bike, rider, time: hold.startedAt ?? time }
     await record(rider, bike, 'riding', message, message.time)
+    await announceOwed(message)
+    return true
+  }
+  /**
+   * Publishes a ride's unlock, then marks it announced in the store; until then the store lists it as owed, so when
+   * this process dies (or the publish fails) in between, a sweep announces it (at least once, never lost).
+   */
+  const announceOwed = async (message: UnlockedMessage): Promise<boolean> => {
+    const { bike, rider } = message
     try {
       await events.unlocked(message)
       logger.info('bike.unlocked', { rider, bike })
     } catch (err) {
       logger.error('publish.failed', { topic: `mobike/unlocked/${bike}`, error: err })
+      return false
     }
+    await store.markAnnounced(bike, rider, message.time).catch((err: unknown) => logger.warn('bike.mark_announced_failed', { bike, error: err }))
+    return true
   }
   const scheduleOpen = (hold: HoldRecord, notBefore = 0): void => {
     if (closed) return
     locks.schedule(hold.bike, Math.max(hold.unlockAt ?? now(), notBefore), () => {
       opened(hold.bike, hold.rider).catch((err: unknown) => logger.error('bike.unlock_failed', { bike: hold.bike, rider: hold.rider, error: err }))
     })
+  }
+  /**
+   * Finishes a bounded batch of overdue unlocks. Safe against the process that started them and against other
+   * sweepers: {@link Store.completeUnlock} flips a hold once, and only the caller that flipped it announces; an
+   * unlock completed but never announced is announced again (a duplicate at worst, which QoS 1 allows anyway).
+   */
+  let sweeping = false
+  /** The sweep fails every time while the database is down: logged when it starts failing and when it recovers. */
+  let failing = false
+  const sweepOverdue = async (): Promise<void> => {
+    if (sweeping || closed) return
+    sweeping = true
+    try {
+      const overdue = await store.overdueUnlocks(now() - (config.takeoverGraceMs ?? 2000), TAKEOVER_BATCH)
+      for (const hold of overdue) {
+        if (closed) break
+        const { bike, rider } = hold
+        if (hold.status === 'riding' && hold.startedAt !== null) {
+          // Started, never announced: the process that started it died (or its publish failed) in between.
+          if (await announceOwed({ bike, rider, time: hold.startedAt }))
+            logger.info('bike.unlock_taken_over', { bike, rider, announcedOnly: true, overdueMs: now() - hold.startedAt })
+        } else if (await opened(bike, rider)) logger.info('bike.unlock_taken_over', { bike, rider, overdueMs: now() - (hold.unlockAt ?? now()) })
+      }
+      if (failing) logger.info('bike.takeover_recovered')
+      failing = false
+    } catch (err) {
+      if (!failing) logger.warn('bike.takeover_failed', { error: err })
+      failing = true
+    } finally {
+      sweeping = false
+    }
   }
   const announce = (hold: HoldRecord): void => {
     events
@@ -261,12 +316,13 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     },
 
     reannounce(rider, bike) {
-      if (closed || !BIKE_ID.test(bike)) return
-      store.holdOfBike(bike, now()).then(
-        (hold) => {
-          if (hold?.rider === rider && hold.status === 'riding') announce(hold)
+      if (closed || (bike !== undefined && !BIKE_ID.test(bike))) return
+      const holds = bike === undefined ? store.holdsOfRider(rider, now()) : store.holdOfBike(bike, now()).then((h) => (h ? [h] : []))
+      holds.then(
+        (found) => {
+          for (const hold of found) if (hold.rider === rider && hold.status === 'riding') announce(hold)
         },
-        (err: unknown) => logger.warn('bike.reannounce_failed', { bike, error: err }),
+        (err: unknown) => logger.warn('bike.reannounce_failed', { rider, bike, error: err }),
       )
     },
 
@@ -291,6 +347,15 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
       const notBefore = now() + (config.resumeGraceMs ?? 3000)
       for (const hold of pending) scheduleOpen(hold, notBefore)
       if (pending.length > 0) logger.info('bike.unlocks_resumed', { count: pending.length })
+      const every = config.takeoverSweepMs ?? 0
+      if (every > 0) {
+        // Not before the resumed unlocks had their grace: the sweep would otherwise open them before clients are back.
+        takeover = setTimeout(function sweep() {
+          void sweepOverdue().finally(() => {
+            if (!closed) takeover = setTimeout(sweep, every).unref()
+          })
+        }, config.resumeGraceMs ?? 3000).unref()
+      }
     },
 
     onChange(listener) {
@@ -300,6 +365,7 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     close() {
       closed = true
       clearInterval(sweeper)
+      clearTimeout(takeover)
       locks.cancelAll()
     },
   }

@@ -1,6 +1,14 @@
 /**
  * A {@link Bus} over an external broker (`BROKER_URL`): an ordinary MQTT.js client that reconnects every second while
  * the broker is down. The URL's credentials never reach a log line: only its host and port are named.
+ *
+ * **Several backend processes on one external broker** (mosquitto here; EMQX or another clustered broker in
+ * production) need no setting of their own: this client only publishes and subscribes to nothing, so no message is
+ * handled twice. What the cluster needs is on the broker's side: every process and every rider on the same broker
+ * (or broker cluster), the riders' persistent sessions kept by it, the riders' ACL and authentication enforced by it
+ * (the embedded broker's rider policy does not run there), and `DATABASE_URL` shared by the processes. Should a
+ * backend consumer ever subscribe here, it must use a shared subscription (`$share/<group>/<filter>`, MQTT 5, also
+ * accepted from 3.1.1 clients by mosquitto 2 and EMQX) so each message reaches one process of the group, not all.
  */
 import mqtt from 'mqtt'
 import type { Metrics } from './metrics'

@@ -7,7 +7,7 @@
  * | `HOST` | `127.0.0.1` | interface to listen on (`0.0.0.0` for a phone on the LAN: then `DEMO_PASSWORD` is required) |
  * | `PORT` | `8090` | HTTP + WebSocket port; `0` lets the OS pick (tests) |
  * | `DATA_DIR` | `<repo>/.data` | the SQLite database and generated secrets (created 0700) |
- * | `DATABASE_URL` | — | `postgres://…` to keep everything in PostgreSQL instead of SQLite (several processes: with `BROKER_URL`) |
+ * | `DATABASE_URL` | — | `postgres://…` to keep everything in PostgreSQL instead of SQLite (required by several processes) |
  * | `NODE_ENV` | — | `production` requires `TOKEN_SECRET` and `ADMIN_PASSWORD` from the environment |
  * | `TOKEN_SECRET` | generated once into `DATA_DIR/token-secret` | HMAC key for rider tokens |
  * | `TOKEN_TTL_MS` | `3600000` | lifetime of an access token (the MQTT link is closed when it expires) |
@@ -23,6 +23,10 @@
  * | `PUBLIC_MQTT_URL` | — | what `/api/config` answers (default: `BROKER_URL` without credentials, or `<origin>/mqtt`) |
  * | `BROKER_URL` | — | when set, use that external MQTT broker instead of the embedded aedes |
  * | `BROKER_USERNAME` / `BROKER_PASSWORD` | — | credentials of the service client on the external broker |
+ * | `REDIS_URL` | — | `redis://…`: several processes share one embedded broker state (routing, sessions, retained messages, client id bindings) through Redis; needs `DATABASE_URL`, excludes `BROKER_URL` |
+ * | `NODE_ID` | `<hostname>:<pid>` | this process's name in the shared state (unique per running process) |
+ * | `TAKEOVER_SWEEP_MS` | `1000` with `REDIS_URL` or `DATABASE_URL`, else `0` | how often a process finishes unlocks another process left overdue (it may have died); `0`: never |
+ * | `TAKEOVER_GRACE_MS` | `2000` | how long past its time an unlock must be before another process finishes it |
  * | `UNLOCK_DELAY_MS` | `1500` | simulated time the lock takes to open |
  * | `RESUME_GRACE_MS` | `3000` | after a restart, unlocks that fell due while down open this long after start (clients resubscribe first) |
  * | `RESERVE_TTL_MS` | `300000` | how long a reservation holds a bike |
@@ -131,6 +135,14 @@ export interface BackendConfig {
   brokerUrl?: string
   brokerUsername?: string
   brokerPassword?: string
+  /** Redis URL shared by several backend processes (embedded broker only), or undefined for one process. */
+  redisUrl?: string
+  /** This process's name in the shared state. */
+  nodeId: string
+  /** How often overdue unlocks of other processes are finished (ms); 0: never. */
+  takeoverSweepMs: number
+  /** How far past its `unlockAt` an unlock must be before the sweep finishes it (ms). */
+  takeoverGraceMs: number
   /** HMAC-SHA256 key for tokens. */
   tokenSecret: Buffer
   tokenTtlMs: number
@@ -261,6 +273,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BackendCon
     brokerUrl: env.BROKER_URL || undefined,
     brokerUsername: env.BROKER_USERNAME || undefined,
     brokerPassword: env.BROKER_PASSWORD || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    nodeId: env.NODE_ID || `${os.hostname()}:${process.pid}`,
+    takeoverSweepMs: num(env, 'TAKEOVER_SWEEP_MS', 0),
+    takeoverGraceMs: num(env, 'TAKEOVER_GRACE_MS', 2000),
     tokenSecret,
     tokenTtlMs: num(env, 'TOKEN_TTL_MS', 60 * 60 * 1000, 1),
     refreshTtlMs: num(env, 'REFRESH_TTL_MS', 30 * 24 * 60 * 60 * 1000, 1),
@@ -286,7 +302,26 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BackendCon
   const merged = { ...config, ...overrides, limits, tokenSecret, adminPassword, adminPasswordFile, demoPassword }
   if (merged.wechatDevLogin && !loopback) merged.wechatDevLogin = false
   if (merged.demoPassword !== undefined && merged.demoPassword.length < 8) throw new Error('DEMO_PASSWORD must have at least 8 characters')
+  // Only a shared store can hold another process's unlocks (one SQLite file has one process): the default follows
+  // the store actually used, overrides included.
+  if (overrides.takeoverSweepMs === undefined && !env.TAKEOVER_SWEEP_MS) merged.takeoverSweepMs = merged.redisUrl || merged.databaseUrl ? 1000 : 0
+  checkCluster(merged)
   return merged
+}
+
+/**
+ * Refuses settings that cannot make one cluster. `REDIS_URL` shares the embedded broker, so with `BROKER_URL` it
+ * would share nothing. Without `DATABASE_URL` every process would keep its rides in its own SQLite file, and a
+ * balancer sending a rider's requests to two processes would see its bike reserved on one and unknown on the other;
+ * a warning would let that run and fail at random, and one process alone gains nothing from Redis, so the start
+ * is refused.
+ */
+function checkCluster(config: BackendConfig): void {
+  if (!config.redisUrl) return
+  if (config.brokerUrl)
+    throw new Error('REDIS_URL and BROKER_URL exclude each other: REDIS_URL clusters the embedded broker, BROKER_URL replaces it; set one')
+  if (!config.databaseUrl)
+    throw new Error('REDIS_URL needs DATABASE_URL: processes sharing one broker must share one PostgreSQL database (SQLite is one file per process)')
 }
 
 /** The addresses of this machine (for recognising its own origins and Host headers). */

@@ -1,7 +1,8 @@
 /**
  * The embedded MQTT broker: aedes (MQTT 3.1.1) behind `ws` on the backend's HTTP server at `/mqtt` (subprotocol
  * `mqtt` or `mqttv3.1` echoed), with the rider policy of {@link ./policy}. The backend publishes through
- * {@link EmbeddedBroker.bus} (aedes' own `publish`: trusted, no auth hooks).
+ * {@link EmbeddedBroker.bus} (aedes' own `publish`: trusted, no auth hooks). With {@link EmbeddedBrokerDeps.cluster}
+ * several processes share one broker state (./cluster).
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -9,6 +10,7 @@ import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { parseBikeTopic } from '../api-contract'
 import type { Bus } from '../bus'
+import type { ClusterState } from './cluster'
 import { createRiderPolicy, type ConnectionInfo, type PolicySources } from './policy'
 import { WebSocketDuplex } from './ws-stream'
 
@@ -28,6 +30,8 @@ export interface EmbeddedBroker {
 export interface EmbeddedBrokerDeps extends PolicySources {
   /** Called when a client connects or disconnects. */
   onChange?: () => void
+  /** The state shared with other processes (`REDIS_URL`); closed with the broker. Absent: aedes' in-memory state. */
+  cluster?: ClusterState
 }
 
 export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<EmbeddedBroker> {
@@ -36,6 +40,7 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
   let aedesRef: Aedes | undefined
   const policy = createRiderPolicy({
     ...deps,
+    clusterBindings: deps.cluster?.bindings,
     clientById: (id) => (aedesRef as unknown as { clients: Record<string, Client> } | undefined)?.clients[id],
     closing: () => closing,
   })
@@ -46,6 +51,8 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
     // A subscriber that stops reading must not hold every other delivery for aedes' default minute.
     drainTimeout: limits.mqttDrainTimeoutMs,
     maxClientsIdLength: 64,
+    persistence: deps.cluster?.persistence,
+    mq: deps.cluster?.mq,
     preConnect: policy.preConnect,
     authenticate: policy.authenticate,
     authorizeSubscribe: policy.authorizeSubscribe,
@@ -59,6 +66,10 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
   })
   aedes.on('clientReady', (client) => {
     policy.ready(client)
+    // A shared session outlives the process that served it, and comes back subscribed (no subscribe to hear the
+    // unlock again): that process may have died between starting the ride and announcing it.
+    const rider = policy.riderOf(client)
+    if (deps.cluster && rider && policy.resumable(client)) deps.bikes.reannounce(rider)
     deps.onChange?.()
   })
   aedes.on('clientError', (client, err: Error) => policy.failed(client, err.message))
@@ -130,7 +141,10 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
       const deadline = Date.now() + 2000
       while (aedes.connectedClients > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
       wss.close()
-      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+      // aedes closes the cluster's emitter itself, which waits for Redis: bounded, then the cluster cuts its connections.
+      const closed = new Promise<void>((resolve) => aedes.close(() => resolve()))
+      await (deps.cluster ? Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]) : closed)
+      await deps.cluster?.close()
     },
   }
 }

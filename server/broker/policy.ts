@@ -10,7 +10,9 @@
  * - **Token expiry**: a connection is closed when its token expires; the client logs in again with a fresh token.
  * - **Client ids are bound to riders**: an id in use (or kept as a persistent session) by one rider is refused to
  *   every other rider (CONNACK 2, identifier rejected) instead of kicking the owner off. The same rider connecting
- *   again with its id replaces its old connection (logged as `takeover`).
+ *   again with its id replaces its old connection (logged as `takeover`). With several processes on one broker
+ *   state (`REDIS_URL`) the binding and the persistent session count are cluster-wide ({@link PolicyDeps.clusterBindings});
+ *   the bound on connections per rider stays per process.
  * - **Subscribe**: `mobike/unlocked|locked/<bike>` of a bike the rider holds (the bike service decides), and the
  *   rider's own `riders/<rider>/#` (where the backend may write to one rider); anything else gets SUBACK 0x80.
  * - **Publish**: riders publish nothing (the app needs no publish: everything it asks goes through the HTTP API); a
@@ -32,6 +34,7 @@ import type { BikeService } from '../bikes'
 import type { Limits } from '../config'
 import type { LogLimiter, Logger } from '../log'
 import type { TokenService } from '../tokens'
+import { createLocalBindings, type BindRefusal, type ClusterBindings } from './bindings'
 
 /** One connected rider, for the admin page. */
 export interface ConnectionInfo {
@@ -81,6 +84,8 @@ export interface PolicyDeps extends PolicySources {
   /** The connected client with this id, if any (aedes' own table). */
   clientById(id: string): Client | undefined
   closing(): boolean
+  /** Client id bindings shared with the other processes of a cluster; absent for one process. */
+  clusterBindings?: ClusterBindings
 }
 
 /** Client ids the broker accepts: printable, no spaces, nothing that could confuse a log or a topic. */
@@ -93,8 +98,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
   const { tokens, logger, noisy, metrics, limits } = deps
   const metas = new WeakMap<object, Meta>()
   const live = new Set<Client>()
-  /** Client id → the rider it belongs to; kept while connected, and for as long as a persistent session may exist. */
-  const bindings = new Map<string, { rider: string; connections: number; persistent: boolean }>()
+  const bindings = createLocalBindings()
   const perRider = new Map<string, Set<Client>>()
   /** When each rider last lost a link (for the reconnect count). */
   const lastLoss = new Map<string, number>()
@@ -208,49 +212,71 @@ export function createRiderPolicy(deps: PolicyDeps) {
         refuseLogin(client, meta, 'keepalive-out-of-bounds', { rider, keepalive })
         return done(refusal(3, `keepalive must be ${limits.mqttMinKeepaliveS}..${limits.mqttMaxKeepaliveS} s`), false)
       }
-      const binding = bindings.get(id)
-      if (binding && binding.rider !== rider) {
-        refuseLogin(client, meta, 'client-id-taken', { rider })
-        return done(refusal(2, 'client id belongs to another rider'), false)
-      }
-      if (!binding && meta.clean === false) {
-        let kept = 0
-        for (const b of bindings.values()) if (b.rider === rider && b.persistent) kept++
-        if (kept >= limits.maxPersistentSessionsPerRider) {
-          refuseLogin(client, meta, 'too-many-sessions', { rider, limit: limits.maxPersistentSessionsPerRider })
-          return done(refusal(3, `at most ${limits.maxPersistentSessionsPerRider} persistent sessions per rider`), false)
+      const persistent = meta.clean === false
+      const refused = (why: BindRefusal): void => {
+        if (why === 'taken') {
+          refuseLogin(client, meta, 'client-id-taken', { rider })
+          return done(refusal(2, 'client id belongs to another rider'), false)
         }
+        refuseLogin(client, meta, 'too-many-sessions', { rider, limit: limits.maxPersistentSessionsPerRider })
+        done(refusal(3, `at most ${limits.maxPersistentSessionsPerRider} persistent sessions per rider`), false)
       }
-      const previous = deps.clientById(id)
-      const mine = perRider.get(rider)
-      const replacing = previous !== undefined && mine?.has(previous)
-      if (mine && mine.size >= limits.maxConnectionsPerRider && !replacing) {
+      const local = bindings.check(id, rider, persistent, limits.maxPersistentSessionsPerRider)
+      if (local) return refused(local)
+      /** Refuses a rider over its connections in this process; true when it did. */
+      const overConnections = (): boolean => {
+        const previous = deps.clientById(id)
+        const mine = perRider.get(rider)
+        if (!mine || mine.size < limits.maxConnectionsPerRider || (previous !== undefined && mine.has(previous))) return false
         refuseLogin(client, meta, 'too-many-connections', { rider, limit: limits.maxConnectionsPerRider })
-        return done(refusal(3, `at most ${limits.maxConnectionsPerRider} connections per rider`), false)
+        done(refusal(3, `at most ${limits.maxConnectionsPerRider} connections per rider`), false)
+        return true
       }
-      if (previous && replacing) {
-        const old = metas.get(previous)
-        if (old) old.reason = 'takeover'
-        logger.info('mqtt.takeover', { clientId: id, rider })
+      if (overConnections()) return
+      const admit = (): void => {
+        const previous = deps.clientById(id)
+        if (previous && perRider.get(rider)?.has(previous)) {
+          const old = metas.get(previous)
+          if (old) old.reason = 'takeover'
+          logger.info('mqtt.takeover', { clientId: id, rider })
+        }
+        // Bound now, before the CONNACK, so a second rider racing for the same id is refused.
+        bindings.bind(id, rider, persistent)
+        meta.rider = rider
+        meta.expiry = setTimeout(
+          () => {
+            meta.reason = 'token-expired'
+            client.close()
+          },
+          Math.min(Math.max(result.expiresAt - Date.now(), 0), 2 ** 31 - 1),
+        )
+        meta.expiry.unref()
+        let set = perRider.get(rider)
+        if (!set) perRider.set(rider, (set = new Set()))
+        set.add(client)
+        done(null, true)
       }
-      // Bound now, before the CONNACK, so a second rider racing for the same id is refused.
-      const b = binding ?? { rider, connections: 0, persistent: false }
-      b.connections++
-      if (meta.clean === false) b.persistent = true
-      bindings.set(id, b)
-      meta.rider = rider
-      meta.expiry = setTimeout(
-        () => {
-          meta.reason = 'token-expired'
-          client.close()
+      const cluster = deps.clusterBindings
+      if (!cluster) return admit()
+      // The cluster-wide binding, taken atomically in Redis; then the checks that may have changed while it was asked.
+      cluster.claim(id, rider, persistent, limits.maxPersistentSessionsPerRider).then(
+        (why) => {
+          if (why) return refused(why)
+          const gone = deps.closing() || (client as unknown as { closed?: boolean }).closed || meta.ws.readyState !== meta.ws.OPEN
+          const again = gone ? undefined : bindings.check(id, rider, persistent, limits.maxPersistentSessionsPerRider)
+          if (gone || again || overConnections()) {
+            cluster.release(id, rider).catch((err: unknown) => noisy.warn('mqtt.binding_release_failed', { clientId: id, rider, error: err }))
+            if (gone) return done(refusal(3, 'connection closed'), false)
+            if (again) return refused(again)
+            return
+          }
+          admit()
         },
-        Math.min(Math.max(result.expiresAt - Date.now(), 0), 2 ** 31 - 1),
+        (err: unknown) => {
+          refuseLogin(client, meta, 'binding-unavailable', { rider, error: (err as Error).message })
+          done(refusal(3, 'shared broker state unavailable; try again later'), false)
+        },
       )
-      meta.expiry.unref()
-      let set = perRider.get(rider)
-      if (!set) perRider.set(rider, (set = new Set()))
-      set.add(client)
-      done(null, true)
     },
 
     authorizeSubscribe(client: Client | null, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void): void {
@@ -333,6 +359,9 @@ export function createRiderPolicy(deps: PolicyDeps) {
     /** The rider of a connection (undefined before login). */
     riderOf: (client: Client): string | undefined => metas.get(client)?.rider,
 
+    /** Whether the connection asked to keep its session (`clean: false`). */
+    resumable: (client: Client): boolean => metas.get(client)?.clean === false,
+
     failed(client: Client, reason: string): void {
       const meta = metas.get(client)
       if (meta && !meta.reason) meta.reason = reason
@@ -350,8 +379,12 @@ export function createRiderPolicy(deps: PolicyDeps) {
       if (lastLoss.size > 100_000) lastLoss.clear()
       perRider.get(meta.rider)?.delete(client)
       if (perRider.get(meta.rider)?.size === 0) perRider.delete(meta.rider)
-      const b = bindings.get(client.id)
-      if (b && b.rider === meta.rider && --b.connections <= 0 && !b.persistent) bindings.delete(client.id)
+      const rider = meta.rider
+      bindings.release(client.id, rider)
+      // Lost while Redis is away: the binding then stays until its key expires (see ./redis-bindings).
+      deps.clusterBindings
+        ?.release(client.id, rider)
+        .catch((err: unknown) => noisy.warn('mqtt.binding_release_failed', { clientId: client.id, rider, error: err }))
       meta.rider = undefined
     },
 

@@ -84,6 +84,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX ride_events_rider_id ON ride_events (rider, id)`,
     ],
   },
+  {
+    version: 3,
+    name: 'unlock announcements owed',
+    up: () => [
+      // 1 from the moment a ride starts until its unlock has been published: a process that dies in between leaves
+      // it at 1, and another process sharing the database announces it. Rows from before are taken as announced.
+      `ALTER TABLE holds ADD COLUMN announce_pending INTEGER NOT NULL DEFAULT 0`,
+      `CREATE INDEX holds_overdue ON holds (status, unlock_at, started_at)`,
+    ],
+  },
 ]
 
 /** The newest schema version this code knows. */

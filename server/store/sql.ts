@@ -183,7 +183,7 @@ export function createSqlStore(driver: Driver): Store {
       // One conditional statement: whichever caller gets here first flips it, any other finds it no longer unlocking.
       const rows = await driver.write([], (tx) =>
         tx.query(
-          `UPDATE holds SET status = 'riding', started_at = ?, unlock_at = NULL WHERE bike = ? AND rider = ? AND status = 'unlocking' RETURNING *`,
+          `UPDATE holds SET status = 'riding', started_at = ?, unlock_at = NULL, announce_pending = 1 WHERE bike = ? AND rider = ? AND status = 'unlocking' RETURNING *`,
           [startedAt, bike, rider],
         ),
       )
@@ -225,6 +225,28 @@ export function createSqlStore(driver: Driver): Store {
 
     async unlockingHolds() {
       const rows = await driver.read(`SELECT * FROM holds WHERE status = 'unlocking' ORDER BY unlock_at, bike`)
+      return rows.map(toHold)
+    },
+
+    async markAnnounced(bike, rider, startedAt) {
+      ms(startedAt, 'startedAt')
+      await driver.write([], (tx) =>
+        tx.query(`UPDATE holds SET announce_pending = 0 WHERE bike = ? AND rider = ? AND status = 'riding' AND started_at = ?`, [
+          bike,
+          rider,
+          startedAt,
+        ]),
+      )
+    },
+
+    async overdueUnlocks(dueBy, limit) {
+      if (!(Number.isSafeInteger(limit) && limit >= 0)) throw new RangeError(`store: limit must be an integer ≥ 0, got ${limit}`)
+      ms(dueBy, 'dueBy')
+      const rows = await driver.read(
+        `SELECT * FROM holds WHERE (status = 'unlocking' AND unlock_at <= ?) OR (status = 'riding' AND announce_pending = 1 AND started_at <= ?)
+         ORDER BY COALESCE(unlock_at, started_at), bike LIMIT ?`,
+        [dueBy, dueBy, limit],
+      )
       return rows.map(toHold)
     },
 

@@ -77,6 +77,11 @@ export interface Store {
   /** `unlocking` → `riding` with `startedAt`; the hold after the change, or undefined when it is no longer unlocking. */
   completeUnlock(bike: string, rider: string, startedAt: number): Promise<HoldRecord | undefined>
   /**
+   * The ride that started at `startedAt` has been announced: {@link Store.overdueUnlocks} no longer lists it. Until
+   * then a completed unlock stays owed (the process may die between the start and the announcement).
+   */
+  markAnnounced(bike: string, rider: string, startedAt: number): Promise<void>
+  /**
    * Ends the rider's ride on `bike`: deletes the hold and records the ride with its fare (from `fareFor(durationMs)`),
    * in one transaction, so a fare is recorded exactly once. not-found: no riding hold of this rider on the bike;
    * unlocking: still unlocking.
@@ -89,6 +94,12 @@ export interface Store {
   holdsOfRider(rider: string, now: number): Promise<HoldRecord[]>
   /** Holds `unlocking` (to finish unlocks interrupted by a restart). */
   unlockingHolds(): Promise<HoldRecord[]>
+  /**
+   * At most `limit` holds whose unlock is overdue, oldest first: `unlocking` with `unlockAt` at or before `dueBy` (not
+   * finished), or `riding` since `dueBy` or before and not yet announced ({@link Store.markAnnounced}). What another
+   * process sharing the database should have done by now (it may have died).
+   */
+  overdueUnlocks(dueBy: number, limit: number): Promise<HoldRecord[]>
   /** Number of holds unlocking or riding. */
   activeRideCount(): Promise<number>
   /** Deletes expired reservations; returns how many. */

@@ -267,6 +267,28 @@ describe.each([
     expect(await store.activeRideCount()).toBe(active)
   })
 
+  it('overdueUnlocks: unlocks due by a time and not finished or not announced, oldest first, at most the limit; markAnnounced', async () => {
+    const [a, c, bike, bike2] = [id('rider'), id('rider'), id('bike'), id('bike')]
+    // Far after T, so the holds other tests leave unlocking come before these two.
+    const due = T + 100 * MINUTE
+    expect((await store.startUnlock(a, bike, T, due)).ok).toBe(true)
+    expect((await store.startUnlock(c, bike2, T, due + 1)).ok).toBe(true)
+    const mine = (holds: HoldRecord[]) => holds.filter((h) => h.bike === bike || h.bike === bike2)
+    expect(mine(await store.overdueUnlocks(due - 1, 1000))).toEqual([])
+    expect(mine(await store.overdueUnlocks(due, 1000))).toEqual([unlocking(bike, a, due)])
+    expect(mine(await store.overdueUnlocks(due + 1, 1000))).toEqual([unlocking(bike, a, due), unlocking(bike2, c, due + 1)])
+    expect(await store.overdueUnlocks(due + 1, 1)).toHaveLength(1)
+    // Completed yet not announced: still owed, as riding, until it is marked announced.
+    expect(await store.completeUnlock(bike, a, due)).toBeDefined()
+    expect(mine(await store.overdueUnlocks(due + 1, 1000))).toEqual([riding(bike, a, due), unlocking(bike2, c, due + 1)])
+    expect(mine(await store.overdueUnlocks(due - 1, 1000))).toEqual([])
+    await store.markAnnounced(bike, a, due - 1)
+    expect(mine(await store.overdueUnlocks(due + 1, 1000))).toHaveLength(2)
+    await store.markAnnounced(bike, a, due)
+    expect(mine(await store.overdueUnlocks(due + 1, 1000))).toEqual([unlocking(bike2, c, due + 1)])
+    await expect(store.overdueUnlocks(due, -1)).rejects.toThrow(RangeError)
+  })
+
   it('finishRide: records the ride and its fare once, deletes the hold; ridesOf lists newest first', async () => {
     const [a, c, bike, bike2] = [id('rider'), id('rider'), id('bike'), id('bike')]
     expect(await store.finishRide(a, bike, T, fare)).toEqual({ ok: false, reason: 'not-found' })

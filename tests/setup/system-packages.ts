@@ -42,6 +42,12 @@ export const REQUIREMENTS: Requirement[] = [
       return postgresInitdb()
     },
   },
+  {
+    pkg: 'redis-server',
+    neededBy: 'the cluster tests',
+    files: ['/usr/bin/redis-server', '/usr/local/bin/redis-server', '/usr/sbin/redis-server'],
+    command: 'redis-server',
+  },
 ]
 
 /** `/usr/lib/postgresql/<version>/bin/initdb` of each version installed, else Debian 12's path (for the messages). */
