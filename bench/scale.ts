@@ -6,7 +6,7 @@
  *
  * 1. Ramp: minimal MQTT riders (CONNECT, SUBSCRIBE `riders/<rider>/#`) up to 1k / 5k / 10k / 19.5k: connect+subscribe
  *    rate, backend RSS and RSS per rider.
- * 2. Delivery at half load (9,750 riders): targeted QoS 0 messages from the backend's broker to random riders, as fast
+ * 2. Delivery at half load (9,750 riders; the others leave after the ramp): targeted QoS 0 messages from the backend's broker to random riders, as fast
  *    as it takes them, then paced at half of that rate, then at {@link PACED_RATE}/s: delivered per second, latency
  *    p50/p99 from the publish to the rider's socket, messages lost, and the backend's CPU time per delivered message.
  * 3. Storms: N riders of one kind (the plugin with its defaults, MQTT.js with its defaults), the backend SIGKILLed and
@@ -24,7 +24,7 @@ import { round } from './lib/stats'
 import { caller, wallNow } from './scale/ipc'
 
 const SECRET = 'scale-bench-secret-scale-bench-secret'
-const RAMP = (process.env.SCALE_RAMP ?? '1000,5000,9750,10000,19500').split(',').filter(Boolean).map(Number)
+const RAMP = (process.env.SCALE_RAMP ?? '1000,5000,10000,19500').split(',').filter(Boolean).map(Number)
 const HALF_LOAD = Number(process.env.SCALE_HALF ?? 9750)
 const STORM_SIZES = (process.env.SCALE_STORMS ?? '1,1000,3000,5000').split(',').filter(Boolean).map(Number)
 const PACED_RATE = Number(process.env.SCALE_PACED_RATE ?? 24_000)
@@ -47,7 +47,11 @@ interface Harness {
 /** Starts the compiled backend harness and resolves once it listens. */
 async function startHarness(file: string, env: Record<string, string>): Promise<Harness> {
   const child = fork(file, [], {
-    execArgv: ['--expose-gc', ...(process.env.SCALE_NODE_FLAGS ?? '').split(' ').filter(Boolean), ...(process.env.SCALE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_PROFILE}`] : [])],
+    execArgv: [
+      '--expose-gc',
+      ...(process.env.SCALE_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      ...(process.env.SCALE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_PROFILE}`] : []),
+    ],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -93,7 +97,10 @@ async function endFleet(child: ChildProcess): Promise<void> {
 /** The kernel's count of connections dropped because a listen queue was full (Linux; null elsewhere). */
 function listenOverflows(): number | null {
   try {
-    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'))
+    const lines = fs
+      .readFileSync('/proc/net/netstat', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('TcpExt:'))
     const keys = lines[0].split(/\s+/)
     const values = lines[1].split(/\s+/)
     return Number(values[keys.indexOf('ListenOverflows')])
@@ -177,18 +184,22 @@ async function ramp(harnessFile: string, env: Record<string, string>, url: strin
       if (r.failed) console.log(`  failures: ${JSON.stringify(r.errors)}`)
       console.log(`ramp ${JSON.stringify(step)}`)
       steps.push(step)
-      if (target === HALF_LOAD) {
-        const atHalf = names.slice(0, HALF_LOAD)
-        const saturated = await deliver(backend, riders, atHalf, SATURATION_MESSAGES, 0)
-        console.log(`delivery, as fast as the broker takes it: ${JSON.stringify(saturated)}`)
-        // Half of the measured maximum: the latency a backend sized with headroom gives its riders.
-        const halfRate = Math.round(saturated.deliveredPerSecond / 2)
-        const atHalfRate = await deliver(backend, riders, atHalf, halfRate * PACED_SECONDS, halfRate)
-        console.log(`delivery, paced at half of that (${halfRate}/s): ${JSON.stringify(atHalfRate)}`)
-        const paced = await deliver(backend, riders, atHalf, PACED_RATE * PACED_SECONDS, PACED_RATE)
-        console.log(`delivery, paced at ${PACED_RATE}/s: ${JSON.stringify(paced)}`)
-        delivery = { riders: HALF_LOAD, saturated, halfRate: { rate: halfRate, ...atHalfRate }, paced: { rate: PACED_RATE, ...paced } }
-      }
+    }
+    // Delivery with half of the riders connected: the others leave first (the ramp's RSS figures are for idle riders).
+    if (HALF_LOAD > 0) {
+      await riders.call('drop', { from: HALF_LOAD, to: connected }, 120_000)
+      const deadline = Date.now() + 30_000
+      while ((await backend.call<number>('online')) > HALF_LOAD && Date.now() < deadline) await sleep(100)
+      const atHalf = names.slice(0, HALF_LOAD)
+      const saturated = await deliver(backend, riders, atHalf, SATURATION_MESSAGES, 0)
+      console.log(`delivery, as fast as the broker takes it: ${JSON.stringify(saturated)}`)
+      // Half of the measured maximum: the latency a backend sized with headroom gives its riders.
+      const halfRate = Math.round(saturated.deliveredPerSecond / 2)
+      const atHalfRate = await deliver(backend, riders, atHalf, halfRate * PACED_SECONDS, halfRate)
+      console.log(`delivery, paced at half of that (${halfRate}/s): ${JSON.stringify(atHalfRate)}`)
+      const paced = await deliver(backend, riders, atHalf, PACED_RATE * PACED_SECONDS, PACED_RATE)
+      console.log(`delivery, paced at ${PACED_RATE}/s: ${JSON.stringify(paced)}`)
+      delivery = { riders: HALF_LOAD, saturated, halfRate: { rate: halfRate, ...atHalfRate }, paced: { rate: PACED_RATE, ...paced } }
     }
     return { idleRssMB: mb(idle), steps, delivery }
   } finally {
@@ -246,7 +257,7 @@ async function storm(harnessFile: string, env: Record<string, string>, url: stri
 }
 
 export async function benchScale(): Promise<Record<string, unknown>> {
-  const harnessFile = await compile('scale-harness', 'bench/scale/backend-harness.ts')
+  const harnessFile = await compile('scale-harness', 'bench/scale/backend-harness.ts', true)
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'longlink-scale-'))
   const port = await freePort()
   const url = `ws://127.0.0.1:${port}/mqtt`

@@ -14,7 +14,7 @@ import { createAccounts } from './accounts'
 import { createAdmin } from './admin/index'
 import { createMetrics, type Metrics } from './metrics'
 import { createBikeService, type BikeService } from './bikes'
-import { connectCluster, type ClusterState } from './broker/cluster'
+import type { ClusterState } from './broker/cluster'
 import { createEmbeddedBroker, type EmbeddedBroker } from './broker/embedded'
 import { connectExternalBus, publicBrokerUrl, type Bus } from './bus'
 import { loadConfig, loadSseSettings, type BackendConfig, type SseSettings } from './config'
@@ -128,6 +128,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       let cluster: ClusterState | undefined
       if (config.redisUrl) {
         // A binding outlives the longest connection it may serve (one token's life), see ./broker/redis-bindings.
+        // Loaded only here: a single process never pays for the Redis packages (start time, about 8 MB of memory).
+        const { connectCluster } = await import('./broker/cluster')
         cluster = await connectCluster({ url: config.redisUrl, nodeId: config.nodeId, bindingTtlMs: config.tokenTtlMs + 60_000, logger: bounded })
         redis = cluster
         opened.push(() => cluster?.close())

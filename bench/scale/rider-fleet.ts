@@ -111,6 +111,21 @@ serve({
     const sorted = latencies.slice(0, n).sort()
     return { received, firstAt, lastAt, p50: percentileOf(sorted, 50), p99: percentileOf(sorted, 99), max: n ? sorted[n - 1] : NaN }
   },
+  /** Disconnects riders `from`..`to-1`, and waits until their sockets are closed. */
+  async drop(args) {
+    const { from, to } = args as { from: number; to: number }
+    const closing = riders.slice(from, to).filter(Boolean)
+    await Promise.all(
+      closing.map(
+        (r) =>
+          new Promise<void>((resolve) =>
+            r.ws.readyState === WebSocket.CLOSED ? resolve() : (r.ws.once('close', () => resolve()), r.ws.terminate()),
+          ),
+      ),
+    )
+    for (let i = from; i < to; i++) delete riders[i]
+    return closing.length
+  },
   open: () => riders.filter((r) => r?.ready && r.ws.readyState === WebSocket.OPEN).length,
   close() {
     for (const r of riders) r?.ws.terminate()

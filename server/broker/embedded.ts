@@ -99,13 +99,16 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
   const sockets = new Set<WebSocket>()
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     sockets.add(ws)
+    // Only the address is kept: the request (its headers, its raw header list) would otherwise live as long as the
+    // connection, about 1 KB per rider, held by these closures and by aedes (which keeps what `handle` is given).
+    const address = req.socket.remoteAddress ?? 'unknown'
     const stream = new WebSocketDuplex(ws, limits.mqttMaxPacketBytes, (announced) => {
       metrics.countRefusal()
-      deps.noisy.warn('mqtt.packet_too_large', { address: req.socket.remoteAddress, announced, limit: limits.mqttMaxPacketBytes })
+      deps.noisy.warn('mqtt.packet_too_large', { address, announced, limit: limits.mqttMaxPacketBytes })
     })
     stream.on('error', () => {})
-    const client = aedes.handle(stream, req) as unknown as Client
-    policy.attach(client, ws, req)
+    const client = aedes.handle(stream) as unknown as Client
+    policy.attach(client, ws, address)
     // aedes reports a disconnect only for clients it registered: one that closes mid-CONNECT is released here.
     ws.once('close', () => {
       sockets.delete(ws)

@@ -25,7 +25,6 @@
  *   outlived its hold (a reservation that expired, a ride that ended) hears nothing of the next rider; `riders/<r>/…`
  *   reaches rider r only.
  */
-import type { IncomingMessage } from 'node:http'
 import type { AedesPublishPacket, AuthenticateError, AuthErrorCode, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import type { WebSocket } from 'ws'
 import { parseBikeTopic } from '../api-contract'
@@ -58,12 +57,14 @@ interface Meta {
   keepalive?: number
   clean?: boolean
   will?: boolean
-  /** Filters this connection is subscribed to (for the per-connection bound). */
-  subs: Set<string>
+  /** Filters this connection is subscribed to (for the per-connection bound; an array: a few, and ~20 k riders). */
+  subs: string[]
   rtt: number | null
   pingSent?: number
   expiry?: NodeJS.Timeout
-  refusals: { start: number; count: number }
+  /** Refused operations in the current window, and when that window started. */
+  refusalCount: number
+  refusalStart: number
   reason?: string
 }
 
@@ -113,20 +114,32 @@ export function createRiderPolicy(deps: PolicyDeps) {
     const meta = metas.get(client)
     if (!meta) return
     const now = Date.now()
-    if (now - meta.refusals.start >= limits.refusalWindowMs) meta.refusals = { start: now, count: 0 }
-    if (++meta.refusals.count > limits.maxRefusalsPerConnection && !meta.reason) {
+    if (now - meta.refusalStart >= limits.refusalWindowMs) {
+      meta.refusalStart = now
+      meta.refusalCount = 0
+    }
+    if (++meta.refusalCount > limits.maxRefusalsPerConnection && !meta.reason) {
       meta.reason = 'too-many-refusals'
       if (meta.rider) {
         if (penalty.size > 10_000) for (const [r, until] of penalty) if (until <= now) penalty.delete(r)
         penalty.set(meta.rider, now + limits.refusalWindowMs)
       }
-      logger.warn('mqtt.cut_off', { clientId: client.id, rider: meta.rider, refusals: meta.refusals.count, windowMs: limits.refusalWindowMs })
+      logger.warn('mqtt.cut_off', { clientId: client.id, rider: meta.rider, refusals: meta.refusalCount, windowMs: limits.refusalWindowMs })
       client.close()
     }
   }
   const refuseLogin = (client: Client, meta: Meta | undefined, reason: string, fields: Record<string, unknown> = {}): void => {
     metrics.countRefusal()
     noisy.warn('mqtt.refused', { clientId: client.id, address: meta?.address, reason, ...fields })
+  }
+
+  /** The meta of each WebSocket, for the one pong handler all sockets share (no closure per rider). */
+  const metaOfSocket = new WeakMap<WebSocket, Meta>()
+  function onPong(this: WebSocket): void {
+    const meta = metaOfSocket.get(this)
+    if (!meta) return
+    if (meta.pingSent !== undefined) meta.rtt = Math.round((performance.now() - meta.pingSent) * 10) / 10
+    meta.pingSent = undefined
   }
 
   const rtt = setInterval(() => {
@@ -141,20 +154,19 @@ export function createRiderPolicy(deps: PolicyDeps) {
 
   return {
     /** Keeps what the policy needs to know about a new WebSocket connection. */
-    attach(client: object, ws: WebSocket, req: IncomingMessage): void {
+    attach(client: object, ws: WebSocket, address: string): void {
       const meta: Meta = {
         ws,
-        address: req.socket.remoteAddress ?? 'unknown',
+        address,
         since: Date.now(),
         rtt: null,
-        refusals: { start: Date.now(), count: 0 },
-        subs: new Set(),
+        refusalCount: 0,
+        refusalStart: Date.now(),
+        subs: [],
       }
       metas.set(client, meta)
-      ws.on('pong', () => {
-        if (meta.pingSent !== undefined) meta.rtt = Math.round((performance.now() - meta.pingSent) * 10) / 10
-        meta.pingSent = undefined
-      })
+      metaOfSocket.set(ws, meta)
+      ws.on('pong', onPong)
     },
 
     preConnect(client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void {
@@ -285,13 +297,13 @@ export function createRiderPolicy(deps: PolicyDeps) {
       const topic = sub.topic
       // No query for a connection already cut off: its remaining filters are refused as they come.
       if (!client || !meta || !rider || meta.reason) return done(null, null)
-      if (!meta.subs.has(topic) && meta.subs.size >= limits.maxSubscriptionsPerConnection) {
+      if (!meta.subs.includes(topic) && meta.subs.length >= limits.maxSubscriptionsPerConnection) {
         strike(client, 'acl.subscribe.refused', { clientId: client.id, rider, topic: topic.slice(0, 200), reason: 'too-many-subscriptions' })
         return done(null, null)
       }
       const own = `riders/${rider}/`
       const grant = (): void => {
-        meta.subs.add(topic)
+        if (!meta.subs.includes(topic)) meta.subs.push(topic)
         done(null, sub)
       }
       // The rider's own namespace (a rider id has no wildcard characters, so the prefix confines any filter after it).
@@ -320,6 +332,16 @@ export function createRiderPolicy(deps: PolicyDeps) {
     authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
       if (packet.topic.startsWith('$SYS')) return packet
       const rider = metas.get(client)?.rider
+      const topic = packet.topic
+      // `riders/<rider>/…`, the one-rider messages: decided from the topic alone, with no allocation (the hot path of
+      // targeted delivery). Same answer as the general path below: the second level must be this rider.
+      if (topic.startsWith('riders/')) {
+        if (!rider || !topic.startsWith(rider, 7)) return null
+        const end = 7 + rider.length
+        if (topic.length > end && topic.charCodeAt(end) !== 47 /* '/' */) return null
+        metrics.countOut()
+        return packet
+      }
       const key = packet.payload as object
       let forWhom = eventRider.get(key)
       if (forWhom === undefined) {
@@ -331,8 +353,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
           } catch {
             // A bike event that is not JSON names nobody: it reaches nobody.
           }
-        } else if (packet.topic.startsWith('riders/')) forWhom = packet.topic.split('/')[1] ?? null
-        else forWhom = '*'
+        } else forWhom = '*'
         eventRider.set(key, forWhom)
       }
       if (forWhom !== '*' && (rider === undefined || forWhom !== rider)) return null
@@ -353,7 +374,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
     /** The client unsubscribed: the filters no longer count against its bound. */
     unsubscribed(client: Client, topics: string[]): void {
       const meta = metas.get(client)
-      for (const t of topics) meta?.subs.delete(t)
+      if (meta) meta.subs = meta.subs.filter((t) => !topics.includes(t))
     },
 
     /** The rider of a connection (undefined before login). */

@@ -4,8 +4,6 @@
  */
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { openPostgresStore } from './postgres'
-import { openSqliteStore } from './sqlite'
 import type { Store } from './types'
 
 /** Options of {@link openStore}. */
@@ -26,7 +24,8 @@ export const isPostgresUrl = (url: string | undefined): url is string => !!url &
 
 /** Opens the store chosen by `opts.databaseUrl` and runs its migrations before resolving. */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
-  if (isPostgresUrl(opts.databaseUrl)) return openPostgresStore({ url: opts.databaseUrl, logger: opts.logger })
+  // Each driver is loaded only when chosen: a backend on one of them never loads (or holds in memory) the other.
+  if (isPostgresUrl(opts.databaseUrl)) return (await import('./postgres')).openPostgresStore({ url: opts.databaseUrl, logger: opts.logger })
   if (opts.databaseUrl) {
     // Not PostgreSQL: SQLite, as documented, but said aloud, since a mistyped URL would otherwise go unnoticed. Only
     // the scheme is logged: the rest may carry credentials.
@@ -34,5 +33,5 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   }
   // 0o700: the file holds password hashes and refresh-token hashes. (mkdir leaves an existing folder's mode alone.)
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 })
-  return openSqliteStore({ file: path.join(opts.dataDir, SQLITE_FILE), logger: opts.logger })
+  return (await import('./sqlite')).openSqliteStore({ file: path.join(opts.dataDir, SQLITE_FILE), logger: opts.logger })
 }
