@@ -46,6 +46,8 @@ interface Harness {
 
 /** Starts the compiled backend harness and resolves once it listens. */
 async function startHarness(file: string, env: Record<string, string>): Promise<Harness> {
+  // Its log lines go to a file in its data dir, as a deployment's go to a file or a journal (and cost what they cost).
+  const log = fs.openSync(path.join(env.DATA_DIR, 'backend.log'), 'a')
   const child = fork(file, [], {
     execArgv: [
       '--expose-gc',
@@ -53,8 +55,9 @@ async function startHarness(file: string, env: Record<string, string>): Promise<
       ...(process.env.SCALE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_PROFILE}`] : []),
     ],
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', log, 'inherit', 'ipc'],
   })
+  fs.closeSync(log)
   const exited = new Promise((resolve) => child.once('exit', resolve))
   const listeningAt = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('backend did not listen within 30 s')), 30_000)

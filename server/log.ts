@@ -52,14 +52,26 @@ export interface LogRing {
 }
 
 export function createLogRing(size = 200, minLevel: LogLevel = 'info'): LogRing {
-  const entries: Record<string, unknown>[] = []
+  /** Entries, or the function that makes one: a line nobody watches is formatted (and redacted) only when read. */
+  const entries: (Record<string, unknown> | (() => Record<string, unknown>))[] = []
   const listeners = new Set<(entry: Record<string, unknown>) => void>()
+  const entryOf = (level: LogLevel, event: string, fields: Record<string, unknown> | undefined, time: number) => {
+    const entry = JSON.parse(formatLine(level, event, fields)) as Record<string, unknown>
+    entry.time = new Date(time).toISOString()
+    return entry
+  }
   const keep = (level: LogLevel, event: string, fields?: Record<string, unknown>): void => {
     if (LEVELS[level] < LEVELS[minLevel]) return
-    const entry = JSON.parse(formatLine(level, event, fields)) as Record<string, unknown>
-    entries.push(entry)
+    const time = Date.now()
+    // The fields are copied now: the caller may change its object after the call.
+    const later = fields && { ...fields }
+    if (listeners.size === 0) entries.push(() => entryOf(level, event, later, time))
+    else {
+      const entry = entryOf(level, event, later, time)
+      entries.push(entry)
+      for (const l of listeners) l(entry)
+    }
     if (entries.length > size) entries.splice(0, entries.length - size)
-    for (const l of listeners) l(entry)
   }
   return {
     wrap(logger) {
@@ -69,7 +81,7 @@ export function createLogRing(size = 200, minLevel: LogLevel = 'info'): LogRing 
       }
       return { log, info: (e, f) => log('info', e, f), warn: (e, f) => log('warn', e, f), error: (e, f) => log('error', e, f) }
     },
-    recent: () => entries.slice(),
+    recent: () => entries.map((e, i) => (typeof e === 'function' ? (entries[i] = e()) : e)),
     subscribe(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)

@@ -7,13 +7,11 @@
  * It sends `{ listening: <wall ms> }` once it serves.
  */
 import { startBackend } from '../../server/app'
-import { createLogger } from '../../server/log'
 import { serve, wallNow } from './ipc'
 
 async function main(): Promise<void> {
-  // Warnings and errors only: a connect storm must not be measured through its log lines.
-  const logger = createLogger((line) => process.stderr.write(line + '\n'), 'warn')
-  const backend = await startBackend({ logger })
+  // The backend's own logger, every line to stdout as deployed (the bench points stdout at a file).
+  const backend = await startBackend()
   const aedes = backend.broker!.aedes
   process.send!({ listening: wallNow() })
   process.on('SIGTERM', () => void backend.close().finally(() => process.exit(0)))
