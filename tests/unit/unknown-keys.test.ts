@@ -64,12 +64,20 @@ describe('unknown option keys', () => {
       connectTimeout: 1000,
       verifyTimeout: 1000,
       heartbeat: { interval: 1000, timeout: 1000, ping: 'ping', pong: 'pong' },
-      reconnect: { min: 1, max: 2, factor: 2, jitter: 0, maxRetries: 1, minUptime: 1 },
+      reconnect: { min: 1, max: 2, factor: 2, jitter: 0, maxRetries: 1, minUptime: 1, refusedWeight: 0.5 },
       queue: { max: 1 },
       auth: () => undefined,
       logger: () => {},
     })
     expect(connection.state).toBe('idle')
+  })
+
+  it('refuses a reconnect.refusedWeight outside 0…1 with INVALID_OPTION', () => {
+    for (const refusedWeight of [-0.1, 1.5, Number.NaN, '0.5']) {
+      expect(() => createConnection({ url: 'wss://example.com/ws', platform: host, reconnect: { refusedWeight } as never })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION' }),
+      )
+    }
   })
 
   it('suggests only names that are close', () => {
