@@ -130,7 +130,13 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
         // A binding outlives the longest connection it may serve (one token's life), see ./broker/redis-bindings.
         // Loaded only here: a single process never pays for the Redis packages (start time, about 8 MB of memory).
         const { connectCluster } = await import('./broker/cluster')
-        cluster = await connectCluster({ url: config.redisUrl, nodeId: config.nodeId, bindingTtlMs: config.tokenTtlMs + 60_000, logger: bounded })
+        cluster = await connectCluster({
+          url: config.redisUrl,
+          nodeId: config.nodeId,
+          bindingTtlMs: config.tokenTtlMs + 60_000,
+          sessionTtlMs: config.refreshTtlMs,
+          logger: bounded,
+        })
         redis = cluster
         opened.push(() => cluster?.close())
       }

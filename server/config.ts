@@ -40,6 +40,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isPostgresUrl } from './store/open'
 
 /** Every bound the backend enforces. Env: `LIMIT_` + the name in upper snake case. */
 export interface Limits {
@@ -304,7 +305,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BackendCon
   if (merged.demoPassword !== undefined && merged.demoPassword.length < 8) throw new Error('DEMO_PASSWORD must have at least 8 characters')
   // Only a shared store can hold another process's unlocks (one SQLite file has one process): the default follows
   // the store actually used, overrides included.
-  if (overrides.takeoverSweepMs === undefined && !env.TAKEOVER_SWEEP_MS) merged.takeoverSweepMs = merged.redisUrl || merged.databaseUrl ? 1000 : 0
+  if (overrides.takeoverSweepMs === undefined && !env.TAKEOVER_SWEEP_MS)
+    merged.takeoverSweepMs = merged.redisUrl || isPostgresUrl(merged.databaseUrl) ? 1000 : 0
   checkCluster(merged)
   return merged
 }
@@ -320,8 +322,10 @@ function checkCluster(config: BackendConfig): void {
   if (!config.redisUrl) return
   if (config.brokerUrl)
     throw new Error('REDIS_URL and BROKER_URL exclude each other: REDIS_URL clusters the embedded broker, BROKER_URL replaces it; set one')
-  if (!config.databaseUrl)
-    throw new Error('REDIS_URL needs DATABASE_URL: processes sharing one broker must share one PostgreSQL database (SQLite is one file per process)')
+  if (!isPostgresUrl(config.databaseUrl))
+    throw new Error(
+      'REDIS_URL needs DATABASE_URL (postgres://…): processes sharing one broker must share one PostgreSQL database (SQLite is one file per process)',
+    )
 }
 
 /** The addresses of this machine (for recognising its own origins and Host headers). */

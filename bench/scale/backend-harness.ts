@@ -17,11 +17,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void backend.close().finally(() => process.exit(0)))
 
   /** Publishes one message; resolves once aedes has handed it to its subscribers' streams. */
-  const publishOne = (rider: string): Promise<void> =>
+  const publishOne = (rider: string, stamp: number): Promise<void> =>
     new Promise((resolve) =>
-      aedes.publish(
-        { cmd: 'publish', topic: `riders/${rider}/bench`, payload: Buffer.from(String(wallNow())), qos: 0, retain: false, dup: false },
-        () => resolve(),
+      aedes.publish({ cmd: 'publish', topic: `riders/${rider}/bench`, payload: Buffer.from(String(stamp)), qos: 0, retain: false, dup: false }, () =>
+        resolve(),
       ),
     )
 
@@ -61,7 +60,10 @@ async function main(): Promise<void> {
           while (sent < due && inFlight < window) {
             inFlight++
             sent++
-            void publishOne(riders[(Math.random() * riders.length) | 0]).then(() => inFlight--)
+            // Paced: stamped with the time the message was due, not when it went out, so a publisher that falls
+            // behind shows as latency instead of hiding it.
+            const stamp = rate > 0 ? started + ((sent - 1) / rate) * 1000 : wallNow()
+            void publishOne(riders[(Math.random() * riders.length) | 0], stamp).then(() => inFlight--)
           }
           if (sent >= count) {
             const finish = (): void => (inFlight === 0 ? done() : void setTimeout(finish, 1))

@@ -44,7 +44,8 @@ export function createLocalBindings(): LocalBindings {
     bind(id, rider, persistent) {
       const b = bindings.get(id) ?? { rider, connections: 0, persistent: false }
       b.connections++
-      if (persistent) b.persistent = true
+      // A clean connection ends the id's persistent session (the broker discards it): it no longer counts.
+      b.persistent = persistent
       bindings.set(id, b)
     },
     release(id, rider) {

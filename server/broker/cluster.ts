@@ -36,6 +36,8 @@ export interface ClusterOptions {
   nodeId: string
   /** How long a binding of clean sessions outlives its last claim (ms; above the token lifetime). */
   bindingTtlMs: number
+  /** How long a persistent session's binding outlives its last claim (ms; the refresh token's life). */
+  sessionTtlMs: number
   logger: Logger
   /** Deadline for the first connection (ms). */
   timeoutMs?: number
@@ -99,7 +101,7 @@ export async function connectCluster(opts: ClusterOptions): Promise<ClusterState
   return {
     persistence,
     mq,
-    bindings: createRedisBindings(cmd, opts.nodeId, opts.bindingTtlMs),
+    bindings: createRedisBindings(cmd, opts.nodeId, opts.bindingTtlMs, opts.sessionTtlMs),
     ok: () => all.every((r) => r.status === 'ready'),
     close: () =>
       (closing ??= (async () => {

@@ -13,6 +13,8 @@ describe('cluster settings', () => {
       /REDIS_URL and BROKER_URL exclude each other/,
     )
     expect(() => loadConfig({ ...base, REDIS_URL: redis })).toThrow(/REDIS_URL needs DATABASE_URL/)
+    // A DATABASE_URL that is not PostgreSQL means SQLite: one file per process, no shared store.
+    expect(() => loadConfig({ ...base, REDIS_URL: redis, DATABASE_URL: 'file:/tmp/x.db' })).toThrow(/REDIS_URL needs DATABASE_URL/)
     expect(loadConfig({ ...base, REDIS_URL: redis, DATABASE_URL: pg })).toMatchObject({ redisUrl: redis, databaseUrl: pg })
   })
 
@@ -20,6 +22,7 @@ describe('cluster settings', () => {
     expect(loadConfig(base).takeoverSweepMs).toBe(0)
     expect(loadConfig({ ...base, DATABASE_URL: pg }).takeoverSweepMs).toBe(1000)
     expect(loadConfig(base, { databaseUrl: pg }).takeoverSweepMs).toBe(1000)
+    expect(loadConfig({ ...base, DATABASE_URL: 'file:/tmp/x.db' }).takeoverSweepMs).toBe(0)
     expect(loadConfig({ ...base, DATABASE_URL: pg, TAKEOVER_SWEEP_MS: '0' }).takeoverSweepMs).toBe(0)
     expect(loadConfig({ ...base, TAKEOVER_SWEEP_MS: '250', TAKEOVER_GRACE_MS: '500' })).toMatchObject({ takeoverSweepMs: 250, takeoverGraceMs: 500 })
   })

@@ -579,6 +579,35 @@ describe.each(drivers)('supervisor table over the $name driver', (driver) => {
     expect(log.retries.at(-1)!.delay).toBe(4757)
   })
 
+  it('refused attempts climb slowly only up to 4 × min: a server away for long sees its clients back off in full', async () => {
+    client = track(driver.create(platform, { reconnect: { min: 1000, max: 30_000, jitter: 0 } }))
+    client.start().catch(() => {})
+    for (let i = 0; i < 12; i++) {
+      await settle(log.retries.at(-1)?.delay ?? 0)
+      platform.last().events.onClose(1006, 'connection refused')
+      await settle()
+    }
+    // climb 1, 1.25 … 3 in quarter steps (bound 4000 at 3), then 4, 5, 6: 8 s, 16 s, 30 s (max).
+    expect(log.retries.map((r) => r.delay)).toEqual([1000, 1189, 1414, 1682, 2000, 2378, 2828, 3364, 4000, 8000, 16_000, 30_000])
+  })
+
+  it('a failing auth hook climbs in full: it usually asks a server, which may be the one in trouble', async () => {
+    let calls = 0
+    client = track(
+      driver.create(platform, {
+        reconnect: { min: 1000, max: 8000, jitter: 0 },
+        auth: () => {
+          calls++
+          throw new Error('token service unavailable')
+        },
+      }),
+    )
+    client.start().catch(() => {})
+    for (let i = 0; i < 3; i++) await settle(log.retries.at(-1)?.delay ?? 0)
+    expect(calls).toBe(3)
+    expect(log.retries.map((r) => r.delay)).toEqual([1000, 2000, 4000])
+  })
+
   it('refusedWeight 1 gives the plain exponential ladder for refused attempts', async () => {
     client = track(driver.create(platform, { reconnect: { min: 1000, max: 8000, jitter: 0, refusedWeight: 1 } }))
     client.start().catch(() => {})

@@ -141,7 +141,9 @@ export interface ReconnectOptions {
    * climbs the ladder, 0…1, against 1 for a failure that cost the server work (a timeout, a link that opened and
    * failed). Default 0.25: while a server restarts, its clients keep retrying at short intervals (bounds 1, 1.19, 1.41,
    * 1.68, 2 s …) and are back soon after it is, while an overloaded server, whose attempts time out, still sees them
-   * back off in full. The first retry always waits up to `min`. 1 gives the plain exponential ladder.
+   * back off in full. Only up to a bound of 4 × `min`: past it (a server away for long) every failure climbs in full.
+   * A failing `auth` hook always climbs in full. The first retry always waits up to `min`. 1 gives the plain
+   * exponential ladder. `maxRetries` counts attempts, whatever they climbed, so it is reached sooner in time.
    */
   refusedWeight?: number | undefined
 }

@@ -114,9 +114,10 @@ export function createSupervisor<E extends SupervisedEvents>(
   let attempt = 0
   /**
    * The position on the backoff ladder: 1 after the first failure, then +1 per failure that cost the server work and
-   * +`refusedWeight` per attempt the server never accepted (refused, unreachable), which costs it nothing. So clients
-   * that wait out a server's restart keep retrying at short intervals and are there when it is back, while an
-   * overloaded server, whose attempts time out, still sees its clients back off in full.
+   * +`refusedWeight` per attempt the server never accepted (refused, unreachable), which costs it nothing, up to 3
+   * (a bound of 4 × min); from there every failure climbs in full. So clients that wait out a server's restart keep
+   * retrying at short intervals and are there when it is back, while an overloaded server, whose attempts time out,
+   * and a server away for long still see their clients back off in full.
    */
   let climb = 0
   /** Whether the server accepted the current attempt's link. */
@@ -234,7 +235,9 @@ export function createSupervisor<E extends SupervisedEvents>(
     if (stopError && stopError !== error) report(stopError)
     // Not when a handler of the events above closed the connection.
     if (state === 'reconnecting') {
-      const cheap = !wasOpen && !reachedServer && reason !== 'connect-timeout'
+      // Cheap: the server never accepted the link, nor did it time out, nor did our own auth hook (which usually asks
+      // a server) fail; and only while the bound is short: a server away for longer climbs in full from 4 × min.
+      const cheap = !wasOpen && !reachedServer && reason !== 'connect-timeout' && (!error || error.code !== 'AUTH_FAILED') && climb < 3
       climb = attempt++ ? climb + (cheap ? policy!.refusedWeight : 1) : 1
       const delay = now ? 0 : wait || backoffDelay(climb, policy!)
       log('info', `retry ${attempt} in ${delay} ms (${reason})`)
