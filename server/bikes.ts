@@ -163,12 +163,15 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
       logger.error('ride_event.failed', { rider, bike, type, error: err })
       return
     }
-    const event: RideEventRecord = { id, rider, bike, type, data, at }
+    notify({ id, rider, bike, type, data, at })
+  }
+  /** Tells this process's listeners (the rider's event streams) of a stored event. */
+  const notify = (event: RideEventRecord): void => {
     for (const listener of eventListeners) {
       try {
         listener(event)
       } catch (err) {
-        logger.error('ride_event.listener_failed', { type, error: err })
+        logger.error('ride_event.listener_failed', { type: event.type, error: err })
       }
     }
   }
@@ -181,7 +184,8 @@ export function createBikeService(deps: BikeServiceDeps): BikeService {
     if (!hold) return false
     changed()
     const message: UnlockedMessage = { bike, rider, time: hold.startedAt ?? time }
-    await record(rider, bike, 'riding', message, message.time)
+    // The store kept the `riding` event with the change: the streams only need to hear of it.
+    notify({ id: hold.rideEventId, rider, bike, type: 'riding', data: message, at: message.time })
     await announceOwed(message)
     return true
   }

@@ -181,13 +181,24 @@ export function createSqlStore(driver: Driver): Store {
     async completeUnlock(bike, rider, startedAt) {
       ms(startedAt, 'startedAt')
       // One conditional statement: whichever caller gets here first flips it, any other finds it no longer unlocking.
-      const rows = await driver.write([], (tx) =>
-        tx.query(
+      // The ride event joins it under the rider's lock (ids reach readers in order: see appendRideEvent).
+      return driver.write([`rider:${rider}`], async (tx) => {
+        const rows = await tx.query(
           `UPDATE holds SET status = 'riding', started_at = ?, unlock_at = NULL, announce_pending = 1 WHERE bike = ? AND rider = ? AND status = 'unlocking' RETURNING *`,
           [startedAt, bike, rider],
-        ),
-      )
-      return rows.length ? toHold(rows[0]) : undefined
+        )
+        if (!rows.length) return undefined
+        const hold = toHold(rows[0])
+        const time = hold.startedAt ?? startedAt
+        const event = await tx.query('INSERT INTO ride_events (rider, bike, type, data, at) VALUES (?, ?, ?, ?, ?) RETURNING id', [
+          rider,
+          bike,
+          'riding',
+          JSON.stringify({ bike, rider, time }),
+          time,
+        ])
+        return { ...hold, rideEventId: int(event[0].id) }
+      })
     },
 
     finishRide(rider, bike, endedAt, fareFor) {

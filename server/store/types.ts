@@ -74,8 +74,13 @@ export interface Store {
   reserve(rider: string, bike: string, now: number, until: number): Promise<ClaimResult>
   /** Same claim rules as reserve, then the hold becomes `unlocking` with `unlockAt`. */
   startUnlock(rider: string, bike: string, now: number, unlockAt: number): Promise<ClaimResult>
-  /** `unlocking` → `riding` with `startedAt`; the hold after the change, or undefined when it is no longer unlocking. */
-  completeUnlock(bike: string, rider: string, startedAt: number): Promise<HoldRecord | undefined>
+  /**
+   * `unlocking` → `riding` with `startedAt`, and the rider's `riding` ride event (`{bike, rider, time}`) in the same
+   * transaction, so no later event of the ride (its `locked`) can take an earlier id, and a process dying in between
+   * leaves no ride without its event. The hold after the change with that event's id, or undefined when it is no
+   * longer unlocking.
+   */
+  completeUnlock(bike: string, rider: string, startedAt: number): Promise<(HoldRecord & { rideEventId: number }) | undefined>
   /**
    * The ride that started at `startedAt` has been announced: {@link Store.overdueUnlocks} no longer lists it. Until
    * then a completed unlock stays owed (the process may die between the start and the announcement).

@@ -143,7 +143,7 @@ describe.each([
   /** Puts `rider` on `bike` in status riding since `startedAt`. */
   async function startRide(s: Store, rider: string, bike: string, startedAt: number): Promise<void> {
     expect((await s.startUnlock(rider, bike, startedAt - 100, startedAt)).ok).toBe(true)
-    expect(await s.completeUnlock(bike, rider, startedAt)).toEqual(riding(bike, rider, startedAt))
+    expect(await s.completeUnlock(bike, rider, startedAt)).toMatchObject(riding(bike, rider, startedAt))
   }
 
   it('applies the migrations once; opening the database again changes nothing', async () => {
@@ -229,7 +229,7 @@ describe.each([
       expect(await store.holdOfBike(other, now)).toBeUndefined()
     }
     await check('unlocking', T + 10)
-    expect(await store.completeUnlock(bike, a, T + 50)).toEqual(riding(bike, a, T + 50))
+    expect(await store.completeUnlock(bike, a, T + 50)).toMatchObject(riding(bike, a, T + 50))
     await check('riding', T + 60)
     expect(await store.holdsOfRider(a, T + 60)).toEqual([riding(bike, a, T + 50)])
   })
@@ -255,8 +255,13 @@ describe.each([
     expect(await store.activeRideCount()).toBe(active + 1)
 
     expect(await store.completeUnlock(bike, c, T + 50)).toBeUndefined()
-    expect(await store.completeUnlock(bike, a, T + 50)).toEqual(riding(bike, a, T + 50))
+    const done = await store.completeUnlock(bike, a, T + 50)
+    expect(done).toMatchObject(riding(bike, a, T + 50))
+    // The ride's `riding` event is kept with the change, once: a later `locked` can never take an earlier id.
+    const events = (await store.rideEventsAfter(a, 0, 100)).filter((e) => e.type === 'riding')
+    expect(events).toEqual([{ id: done!.rideEventId, rider: a, bike, type: 'riding', data: { bike, rider: a, time: T + 50 }, at: T + 50 }])
     expect(await store.completeUnlock(bike, a, T + 51)).toBeUndefined()
+    expect((await store.rideEventsAfter(a, 0, 100)).filter((e) => e.type === 'riding')).toHaveLength(1)
     expect((await store.unlockingHolds()).some((h) => h.bike === bike)).toBe(false)
     expect(await store.activeRideCount()).toBe(active + 1)
 
@@ -440,7 +445,7 @@ describe.each([
       expect(await other.holdOfBike(bike, T)).toEqual(won[0].hold)
 
       const rider = won[0].hold.rider
-      expect(await (riders.indexOf(rider) % 2 ? store : other).completeUnlock(bike, rider, T + 50)).toEqual(riding(bike, rider, T + 50))
+      expect(await (riders.indexOf(rider) % 2 ? store : other).completeUnlock(bike, rider, T + 50)).toMatchObject(riding(bike, rider, T + 50))
       const finished = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : store).finishRide(rider, bike, T + MINUTE, fare)))
       expect(count(finished, (r) => r.ok)).toBe(1)
       expect(await store.ridesOf(rider)).toHaveLength(1)
@@ -567,7 +572,9 @@ describe.each([
       await startRide(s, 'alice', 'b1', T)
       expect((await s.finishRide('alice', 'b1', T + MINUTE, fare)).ok).toBe(true)
       const eventId = await s.appendRideEvent('alice', 'b1', 'locked', { fare: 0.35 }, T + MINUTE)
+      // The ride's start kept its `riding` event (completeUnlock), then the `locked` one.
       expect(await s.rideEventsAfter('alice', 0, 10)).toEqual([
+        expect.objectContaining({ rider: 'alice', bike: 'b1', type: 'riding' }),
         { id: eventId, rider: 'alice', bike: 'b1', type: 'locked', data: { fare: 0.35 }, at: T + MINUTE },
       ])
     } finally {
