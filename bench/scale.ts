@@ -12,6 +12,8 @@
  * 3. Storms: N riders of one kind (the plugin with its defaults, MQTT.js with its defaults), the backend SIGKILLed and
  *    started again at once on the same port and data: time until 50/99/100% are back with their subscription, from
  *    the kill and from the moment the new process listens, and the connection attempts made meanwhile.
+ *    `SCALE_OUTAGE_MS` keeps the backend down that long first; `SCALE_PLUGIN_RECONNECT` (JSON) gives the plugin other
+ *    reconnect options, e.g. `{"refusedWeight":1}` for the plain exponential ladder.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -30,6 +32,8 @@ const STORM_SIZES = (process.env.SCALE_STORMS ?? '1,1000,3000,5000').split(',').
 const PACED_RATE = Number(process.env.SCALE_PACED_RATE ?? 24_000)
 const PACED_SECONDS = 10
 const SATURATION_MESSAGES = 150_000
+/** How long the backend stays down in a storm before it is started again (ms; default: at once). */
+const OUTAGE_MS = Number(process.env.SCALE_OUTAGE_MS ?? 0)
 /** The plugin's reconnect options in the storms (JSON; default: the plugin's defaults), to compare policies. */
 const PLUGIN_RECONNECT = process.env.SCALE_PLUGIN_RECONNECT ? (JSON.parse(process.env.SCALE_PLUGIN_RECONNECT) as object) : undefined
 /** Riders per source address: under the backend's default of 1,000 connections per address. */
@@ -223,6 +227,7 @@ async function storm(harnessFile: string, env: Record<string, string>, url: stri
     const overflowsBefore = listenOverflows()
     const killedAt = wallNow()
     await stop(backend, 'SIGKILL')
+    if (OUTAGE_MS) await sleep(OUTAGE_MS)
     backend = await startHarness(harnessFile, env)
     const listeningAt = backend.listeningAt
     let result = { back: [] as (number | null)[], attempts: 0 }
