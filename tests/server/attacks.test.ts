@@ -17,14 +17,28 @@ import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, loadConfig } from '../../server/config'
 import { hasMosquitto, startMosquitto, type MosquittoBroker } from '../support/brokers'
 import { sleep, until, within } from '../support/wait'
-import { allLogLines, api, DEMO_PASSWORD, endClients, login, mqttClient, tempDataDir, testBackend, type JsonBody, type TestBackend } from './helpers'
+import {
+  allLogLines,
+  api,
+  connackCode,
+  DEMO_PASSWORD,
+  endClients,
+  endJsClients,
+  jsClient,
+  login,
+  mqttClient,
+  tempDataDir,
+  testBackend,
+  trackJsClient,
+  type JsonBody,
+  type TestBackend,
+} from './helpers'
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers: every socket, client and extra backend is tracked and closed after each test
 
 let main: TestBackend
 const extraBackends = new Set<TestBackend>()
-const jsClients = new Set<MqttJsClient>()
 const rawSockets = new Set<net.Socket>()
 const webSockets = new Set<WebSocket>()
 const brokers = new Set<MosquittoBroker>()
@@ -170,28 +184,6 @@ function wsClosed(ws: WebSocket, timeoutMs: number): Promise<number> {
 }
 
 /** An MQTT.js 5 client, never reconnecting, with a 3 s connect timeout. */
-function jsClient(url: string, opts: IClientOptions = {}): MqttJsClient {
-  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...opts })
-  c.on('error', () => {})
-  jsClients.add(c)
-  return c
-}
-
-/** The CONNACK return code the backend answers an MQTT.js CONNECT with (0 = accepted; the client is left open then). */
-function connackCode(url: string, opts: IClientOptions = {}): Promise<{ code: number; client: MqttJsClient }> {
-  const client = jsClient(url, opts)
-  return within(
-    new Promise((resolve, reject) => {
-      client.on('packetreceive', (p) => {
-        if (p.cmd === 'connack') resolve({ code: (p as { returnCode?: number }).returnCode ?? 0, client })
-      })
-      client.once('close', () => setTimeout(() => reject(new Error('closed without a CONNACK')), 50))
-    }),
-    4000,
-    'CONNACK',
-  )
-}
-
 async function connectJs(url: string, opts: IClientOptions = {}): Promise<MqttJsClient> {
   const { code, client } = await connackCode(url, opts)
   expect(code, 'CONNACK return code').toBe(0)
@@ -312,8 +304,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await endClients()
-  await Promise.all([...jsClients].map((c) => within(c.endAsync(true), 2000, 'MQTT.js end').catch(() => {})))
-  jsClients.clear()
+  await endJsClients()
   for (const ws of webSockets) ws.terminate()
   webSockets.clear()
   for (const s of rawSockets) s.destroy()
@@ -1002,7 +993,7 @@ describe('13. broker bounds', () => {
         connectTimeout: 3000,
         ...extra,
       })
-      jsClients.add(client)
+      trackJsClient(client)
       client.once('connect', () => resolve({ code: 0, client }))
       client.once('error', (err: Error & { code?: number }) => resolve({ code: err.code, client }))
       client.once('close', () => resolve({ code: undefined, client }))

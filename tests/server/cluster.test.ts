@@ -8,19 +8,16 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
-import { createWebAdapter } from '../../uni_modules/longlink-socket/js_sdk/index'
-import { createMqttClient, type MqttClient } from '../../uni_modules/longlink-socket/js_sdk/mqtt'
+import type { MqttClient } from '../../uni_modules/longlink-socket/js_sdk/mqtt'
 import { openStore } from '../../server/store/open'
 import { startBalancer, type Balancer } from '../support/balancer'
 import { freePort, startBackendProcess, type BackendProcess } from '../support/backend-process'
 import { startPostgres, type PostgresServer } from '../support/postgres'
 import { startRedis, type RedisServer } from '../support/redis'
 import { pool, sleep, until, within } from '../support/wait'
+import { connackCode, DEMO_PASSWORD, endClients, endJsClients, login, mqttClient } from './helpers'
 
-const PASSWORD = 'longlink-demo'
 const RIDERS = 40
 const riders = Array.from({ length: RIDERS }, (_, i) => `fo${i}`)
 const others = ['ca', 'cb', 'cc']
@@ -31,8 +28,6 @@ let a: BackendProcess
 let b: BackendProcess
 let lb: Balancer
 const dirs: string[] = []
-const clients: MqttClient[] = []
-const raw: mqtt.MqttClient[] = []
 
 async function call(base: string, method: string, p: string, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(base + p, {
@@ -61,49 +56,6 @@ async function retried(
   }
 }
 
-async function login(base: string, rider: string): Promise<string> {
-  const res = await fetch(base + '/api/login', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ rider, password: PASSWORD }),
-    signal: AbortSignal.timeout(5000),
-  })
-  if (res.status !== 200) throw new Error(`login ${rider}: ${res.status}`)
-  return ((await res.json()) as { token: string }).token
-}
-
-function rider(url: string, username: string, token: string, options: { clientId?: string; clean?: boolean } = {}): MqttClient {
-  const c = createMqttClient({
-    url,
-    platform: createWebAdapter(WebSocket as never),
-    username,
-    password: token,
-    keepalive: 10,
-    connectTimeout: 3000,
-    reconnect: { min: 50, max: 300 },
-    ...options,
-  })
-  clients.push(c)
-  return c
-}
-
-/** MQTT.js without reconnect, for reading a CONNACK's return code. */
-function connack(url: string, clientId: string, username: string, token: string): Promise<{ code: number; client: mqtt.MqttClient }> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { clientId, username, password: token, clean: false, reconnectPeriod: 0, connectTimeout: 3000, keepalive: 10 })
-    raw.push(c)
-    const timer = setTimeout(() => reject(new Error(`no CONNACK for ${clientId}`)), 5000)
-    c.once('connect', () => {
-      clearTimeout(timer)
-      resolve({ code: 0, client: c })
-    })
-    c.once('error', (err: Error & { code?: number }) => {
-      clearTimeout(timer)
-      resolve({ code: Number(err.code), client: c })
-    })
-  })
-}
-
 beforeAll(async () => {
   ;[pg, redis] = await Promise.all([startPostgres('longlink_cluster'), startRedis()])
   const env = (name: string): Record<string, string> => {
@@ -118,7 +70,7 @@ beforeAll(async () => {
       TOKEN_SECRET: 'cluster-test-secret-0123456789abcdef',
       ADMIN_PASSWORD: 'cluster-admin-pw',
       DEMO_RIDERS: [...riders, ...others].join(','),
-      DEMO_PASSWORD: PASSWORD,
+      DEMO_PASSWORD,
       UNLOCK_DELAY_MS: '1000',
       TAKEOVER_SWEEP_MS: '300',
       TAKEOVER_GRACE_MS: '1000',
@@ -131,8 +83,8 @@ beforeAll(async () => {
 }, 90_000)
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end(true).catch(() => {})))
-  for (const c of raw) c.end(true)
+  await endClients()
+  await endJsClients()
   await lb?.close()
   for (const p of [a, b]) await p?.kill('SIGTERM')
   await Promise.all([pg?.stop(), redis?.stop()])
@@ -142,7 +94,7 @@ afterAll(async () => {
 describe('REDIS_URL: two backend processes, one broker state', () => {
   it('a rider connected to A hears the unlock B published', async () => {
     const token = await login(b.url, 'ca')
-    const c = rider(`ws://127.0.0.1:${a.port}/mqtt`, 'ca', token)
+    const c = mqttClient(`ws://127.0.0.1:${a.port}/mqtt`, { username: 'ca', password: token })
     await c.connect()
     await until(() => a.events('mqtt.connect').some((e) => e.rider === 'ca'), 5000, 'the connection logged by A')
     expect((await call(b.url, 'POST', '/api/bikes/cx1/reserve', token)).status).toBe(200)
@@ -160,18 +112,38 @@ describe('REDIS_URL: two backend processes, one broker state', () => {
 
   it('refuses a client id bound to one rider on A to another rider on B (CONNACK 2); its own rider may move it', async () => {
     const [tb, tc] = [await login(b.url, 'cb'), await login(b.url, 'cc')]
-    const first = await connack(`ws://127.0.0.1:${a.port}/mqtt`, 'shared-id', 'cb', tb)
+    const first = await connackCode(`ws://127.0.0.1:${a.port}/mqtt`, {
+      clientId: 'shared-id',
+      username: 'cb',
+      password: tb,
+      clean: false,
+      keepalive: 10,
+    })
     expect(first.code).toBe(0)
-    const intruder = await connack(`ws://127.0.0.1:${b.port}/mqtt`, 'shared-id', 'cc', tc)
+    const intruder = await connackCode(`ws://127.0.0.1:${b.port}/mqtt`, {
+      clientId: 'shared-id',
+      username: 'cc',
+      password: tc,
+      clean: false,
+      keepalive: 10,
+    })
     expect(intruder.code).toBe(2)
     expect(b.events('mqtt.refused').some((e) => e.reason === 'client-id-taken' && e.clientId === 'shared-id')).toBe(true)
     // The owner moving to B takes its session along (aedes closes the copy on A).
     const closedOnA = new Promise<void>((resolve) => first.client.once('close', () => resolve()))
-    const moved = await connack(`ws://127.0.0.1:${b.port}/mqtt`, 'shared-id', 'cb', tb)
+    const moved = await connackCode(`ws://127.0.0.1:${b.port}/mqtt`, {
+      clientId: 'shared-id',
+      username: 'cb',
+      password: tb,
+      clean: false,
+      keepalive: 10,
+    })
     expect(moved.code).toBe(0)
     await closedOnA
     // Gone from A, still bound cluster-wide: the intruder is refused on A as well.
-    expect((await connack(`ws://127.0.0.1:${a.port}/mqtt`, 'shared-id', 'cc', tc)).code).toBe(2)
+    expect(
+      (await connackCode(`ws://127.0.0.1:${a.port}/mqtt`, { clientId: 'shared-id', username: 'cc', password: tc, clean: false, keepalive: 10 })).code,
+    ).toBe(2)
   })
 
   it(`SIGKILL of A mid-stream: ${RIDERS} riders move to B, 0 rides and 0 QoS 1 messages lost`, { timeout: 90_000 }, async () => {
@@ -183,7 +155,7 @@ describe('REDIS_URL: two backend processes, one broker state', () => {
     let killedAt = 0
     const mqs: MqttClient[] = []
     await pool(riders, 8, async (name, i) => {
-      const c = rider(`ws://127.0.0.1:${lb.port}/mqtt`, name, tokens[i], { clientId: `fo-${i}`, clean: false })
+      const c = mqttClient(`ws://127.0.0.1:${lb.port}/mqtt`, { username: name, password: tokens[i], clientId: `fo-${i}`, clean: false })
       mqs[i] = c
       c.on('open', (e) => {
         if (e.reconnected && killedAt && !reopenedAt.has(name)) reopenedAt.set(name, Date.now())

@@ -2,6 +2,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import mqtt, { type IClientOptions, type MqttClient as MqttJsClient } from 'mqtt'
 import { WebSocket } from 'ws'
 import { createWebAdapter } from '../../uni_modules/longlink-socket/js_sdk/index'
 import { createMqttClient, type MqttClient, type MqttClientOptions } from '../../uni_modules/longlink-socket/js_sdk/mqtt'
@@ -9,6 +10,7 @@ import { startBackend, type Backend } from '../../server/app'
 import type { BackendConfig } from '../../server/config'
 import { memoryLogger } from '../../server/log'
 import { hashPassword } from '../../server/passwords'
+import { within } from '../support/wait'
 
 export type TestBackend = Backend & { log: ReturnType<typeof memoryLogger> }
 
@@ -101,4 +103,40 @@ export function mqttClient(url: string, options: Partial<MqttClientOptions> = {}
 /** Ends every client made by {@link mqttClient} (afterEach). */
 export async function endClients(): Promise<void> {
   await Promise.all(clients.splice(0).map((c) => c.end(true).catch(() => {})))
+}
+
+const jsClients = new Set<MqttJsClient>()
+
+/** A plain MQTT.js client without reconnect (errors are left to the caller's checks), ended by {@link endJsClients}. */
+export function jsClient(url: string, opts: IClientOptions = {}): MqttJsClient {
+  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...opts })
+  c.on('error', () => {})
+  return trackJsClient(c)
+}
+
+/** Has {@link endJsClients} end a client made elsewhere. */
+export function trackJsClient(c: MqttJsClient): MqttJsClient {
+  jsClients.add(c)
+  return c
+}
+
+/** The CONNACK return code the backend answers an MQTT.js CONNECT with (0 = accepted; the client is left open then). */
+export function connackCode(url: string, opts: IClientOptions = {}): Promise<{ code: number; client: MqttJsClient }> {
+  const client = jsClient(url, opts)
+  return within(
+    new Promise((resolve, reject) => {
+      client.on('packetreceive', (p) => {
+        if (p.cmd === 'connack') resolve({ code: (p as { returnCode?: number }).returnCode ?? 0, client })
+      })
+      client.once('close', () => setTimeout(() => reject(new Error('closed without a CONNACK')), 50))
+    }),
+    4000,
+    'CONNACK',
+  )
+}
+
+/** Ends every MQTT.js client made by {@link jsClient} or tracked. */
+export async function endJsClients(): Promise<void> {
+  await Promise.all([...jsClients].map((c) => within(c.endAsync(true), 2000, 'MQTT.js end').catch(() => {})))
+  jsClients.clear()
 }
