@@ -44,6 +44,18 @@ export function int(value: unknown): number {
 const intOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : int(value))
 const textOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value))
 
+/** Inserts one ride event (data already JSON) and returns its id; callers hold the rider's lock (ids in order). */
+async function insertRideEvent(tx: Tx, rider: string, bike: string, type: RideEventType, json: string, at: number): Promise<number> {
+  const rows = await tx.query('INSERT INTO ride_events (rider, bike, type, data, at) VALUES (?, ?, ?, ?, ?) RETURNING id', [
+    rider,
+    bike,
+    type,
+    json,
+    at,
+  ])
+  return int(rows[0].id)
+}
+
 /** A time (ms since epoch) or duration argument: both columns are 64-bit integers, so fractions are refused early. */
 function ms(value: number, name: string): number {
   if (!Number.isSafeInteger(value)) throw new TypeError(`store: ${name} must be an integer number of ms, got ${value}`)
@@ -190,14 +202,7 @@ export function createSqlStore(driver: Driver): Store {
         if (!rows.length) return undefined
         const hold = toHold(rows[0])
         const time = hold.startedAt ?? startedAt
-        const event = await tx.query('INSERT INTO ride_events (rider, bike, type, data, at) VALUES (?, ?, ?, ?, ?) RETURNING id', [
-          rider,
-          bike,
-          'riding',
-          JSON.stringify({ bike, rider, time }),
-          time,
-        ])
-        return { ...hold, rideEventId: int(event[0].id) }
+        return { ...hold, rideEventId: await insertRideEvent(tx, rider, bike, 'riding', JSON.stringify({ bike, rider, time }), time) }
       })
     },
 
@@ -298,10 +303,7 @@ export function createSqlStore(driver: Driver): Store {
       // Under the rider's lock, the id is drawn and committed before the next event of this rider can draw one: ids
       // reach readers in order, which is what lets a stream resume after the last id it saw (PostgreSQL hands out
       // identity values outside transactions, so without the lock two writers could commit 11 before 10).
-      const rows = await driver.write([`rider:${rider}`], (tx) =>
-        tx.query('INSERT INTO ride_events (rider, bike, type, data, at) VALUES (?, ?, ?, ?, ?) RETURNING id', [rider, bike, type, json, at]),
-      )
-      return int(rows[0].id)
+      return driver.write([`rider:${rider}`], (tx) => insertRideEvent(tx, rider, bike, type, json, at))
     },
 
     async rideEventsAfter(rider, afterId, limit) {
