@@ -46,6 +46,13 @@ export interface FaultProxy {
   url(path?: string): string
   /** Switches mode; applies to already-open connections too. `latencyMs` updates the delay. */
   mode(mode: FaultMode, options?: { latencyMs?: number }): void
+  /**
+   * While on, a WebSocket upgrade request (a request head with `Upgrade: websocket`) is answered `403` and the
+   * connection closed, while plain HTTP passes: a proxy or network that refuses WebSockets. Open sockets stay.
+   */
+  blockUpgrades(on: boolean): void
+  /** Upgrade requests refused by {@link blockUpgrades} so far. */
+  upgradesRefused(): number
   /** Number of client connections currently open through the proxy. */
   connections(): number
   /** Destroys every socket, cancels pending timers and stops listening. */
@@ -75,6 +82,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const pairs = new Set<Pair>()
   const timers = new Set<ReturnType<typeof setTimeout>>()
   let closed = false
+  let blocking = false
+  let refusedUpgrades = 0
 
   const later = (fn: () => void, ms: number): void => {
     const timer = setTimeout(() => {
@@ -138,7 +147,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const pair: Pair = { client, upstream, clientEnded: false, upstreamEnded: false, dark: false }
     pairs.add(pair)
 
-    client.on('data', (chunk: Buffer) => forward(pair, chunk, upstream))
+    client.on('data', (chunk: Buffer) => {
+      // A request head that asks for a WebSocket (loopback delivers a head in one chunk).
+      if (blocking && /\r\nupgrade:[ \t]*websocket/i.test(chunk.toString('latin1', 0, Math.min(chunk.length, 4096)))) {
+        refusedUpgrades++
+        client.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+        upstream.destroy()
+        return
+      }
+      forward(pair, chunk, upstream)
+    })
     upstream.on('data', (chunk: Buffer) => forward(pair, chunk, client))
     client.on('end', () => {
       pair.clientEnded = true
@@ -179,6 +197,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     url(path = '/') {
       return `ws://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`
     },
+    blockUpgrades(on) {
+      blocking = on
+    },
+    upgradesRefused: () => refusedUpgrades,
     mode(mode, opts) {
       if (opts?.latencyMs !== undefined) latencyMs = opts.latencyMs
       if (mode === 'reset') {

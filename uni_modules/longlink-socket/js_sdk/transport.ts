@@ -1,4 +1,5 @@
 import type { LongLinkError } from './errors'
+import type { TransportChange, TransportName } from './transports/options'
 
 /** What travels on the wire: text, or exactly the bytes of an ArrayBuffer. */
 export type WireData = string | ArrayBuffer
@@ -29,6 +30,11 @@ export interface Transport {
   send(data: string | ArrayBuffer | ArrayBufferView): Promise<void>
   /** Starts closing. Never throws. */
   close(code?: number, reason?: string): void
+  /**
+   * Lets go of the link without ending what it belongs to: a session of the HTTP transports is kept for the next
+   * attempt, which resumes it. Links without one have no `detach`, and are closed instead.
+   */
+  detach?(): void
 }
 
 /** Network and app lifecycle APIs of a host (wx, uni, my, tt, a browser shim). Each one is optional. */
@@ -68,4 +74,12 @@ export interface Adapter {
   open(request: TransportRequest, events: TransportEvents): Transport
   /** Lifecycle APIs the connection may use (network and app show/hide). */
   readonly lifecycle?: LifecycleHost | undefined
+  /** The transport in use (`websocket`, `sse`, `long-polling`, `polling`); `websocket` when absent. */
+  readonly transport?: TransportName
+  /** Set by the client: told when `transport` changes. */
+  onTransport?: ((change: TransportChange) => void) | undefined
+  /** Told when the client goes offline (no network, app hidden): failures around it are not the transport's. */
+  blocked?(): void
+  /** Told when the client stops: anything kept for a next attempt is let go. */
+  end?(): void
 }

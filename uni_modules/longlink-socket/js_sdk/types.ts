@@ -1,5 +1,9 @@
 import type { LongLinkError } from './errors'
 import type { Adapter, SocketHost, WireData } from './transport'
+import type { RequestHost } from './sse/types'
+import type { TransportChange, TransportOptions } from './transports/options'
+
+export type { TransportChange, TransportName, TransportOptions } from './transports/options'
 
 /**
  * The states of a {@link Connection}. One transition function changes them and emits `state`.
@@ -87,6 +91,8 @@ export interface ConnectionEvents {
   reconnecting: ReconnectingEvent
   /** The state changed. Emitted before the event that goes with the change. */
   state: StateChange
+  /** The transport in use changed (`transports` with more than one): {from, to, reason: 'fallback' | 'upgrade'}. */
+  transport: TransportChange
 }
 
 /** The event names of a connection. */
@@ -158,12 +164,15 @@ export type Logger =
       error?: ((m: string) => void) | undefined
     }
 
-/** The platform to use: a name, a host object with `connectSocket` (my, tt, a test simulator), or an adapter. */
-export type PlatformOption = 'auto' | 'uni' | 'wx' | 'web' | SocketHost | Adapter
+/**
+ * The platform to use: a name, a host object with `connectSocket` (my, tt, a test simulator) and, for the HTTP
+ * transports, `request`, or an adapter. A host with `request` alone runs only the HTTP transports.
+ */
+export type PlatformOption = 'auto' | 'uni' | 'wx' | 'web' | SocketHost | Adapter | RequestHost
 
 /** Options of {@link createConnection}. */
-export interface ConnectionOptions {
-  /** ws:// or wss:// URL. */
+export interface ConnectionOptions extends TransportOptions {
+  /** ws:// or wss:// URL. The HTTP transports use the same URL with http:// or https://. */
   url: string
   /** Which socket API to use. Default `'auto'`: uni, then wx, then the standard WebSocket. */
   platform?: PlatformOption | undefined

@@ -1,11 +1,12 @@
 import { fail } from '../errors'
 import type { Adapter, Transport, WireData } from '../transport'
-import type { ConnectionEvents, ConnectionOptions, ConnectionState, ConnectionStats, SendData } from '../types'
+import type { ConnectionEvents, ConnectionOptions, ConnectionState, ConnectionStats, SendData, TransportName } from '../types'
 import { isArrayBuffer, isView, toWire, wireLength } from './bytes'
 import { createHeartbeat } from './heartbeat'
 import { resolveOptions } from './options'
 import { createSendQueue } from './queue'
 import { createSupervisor } from './supervisor'
+import { watchTransport } from '../transports/resolve'
 
 /** Set by the host's bundler: development builds explain more. */
 declare const process: { env: { NODE_ENV?: string } }
@@ -25,6 +26,8 @@ export interface Connection {
   readonly stats: ConnectionStats
   /** The adapter in use: `uni`, `wx`, `web`, `custom` or a custom adapter's name. */
   readonly platform: string
+  /** The transport in use: `websocket`, `sse`, `long-polling` or `polling` (see the `transports` option). */
+  readonly transport: TransportName
   /**
    * Starts connecting (if not already) and resolves once the link is open. It keeps trying through failures
    * by the reconnect policy and rejects only when the connection stops: `close()` (CLOSED), `SOCKET_LIMIT`,
@@ -106,8 +109,8 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
       openedAt = 0
       const old = transport
       transport = undefined
-      // A dead link may refuse to close; it is forgotten either way.
-      if (old) old.close(4000, 'replaced')
+      // A dead link may refuse to close; it is forgotten either way. A session link keeps its session for the next one.
+      if (old) old.detach ? old.detach() : old.close(4000, 'replaced')
     },
     probe: () => heartbeat && heartbeat.check(),
     hide: () => heartbeat && heartbeat.stop(),
@@ -115,9 +118,13 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
       closeTimer = setTimeout(sv.ended, CLOSE_GRACE_MS)
       transport!.close(code, reason)
     },
-    stop: (closed) => queue.rejectAll(closed),
+    stop(closed) {
+      queue.rejectAll(closed)
+      adapter.end && adapter.end()
+    },
   })
   const emit = sv.emit
+  watchTransport(adapter, sv)
 
   function linkOpened(): void {
     if (sv.state !== 'connecting' || !transport) return
@@ -198,6 +205,9 @@ export function createConnectionCore(adapter: Adapter, userOptions: ConnectionOp
     },
     get platform() {
       return adapter.name
+    },
+    get transport() {
+      return adapter.transport || 'websocket'
     },
     on: sv.on,
     off: sv.off,

@@ -21,6 +21,9 @@ export const CONNECTION_KEYS = [
   'queue',
   'auth',
   'logger',
+  'transports',
+  'poll',
+  'probeInterval',
 ]
 
 /** Options after validation, with every default filled in. */

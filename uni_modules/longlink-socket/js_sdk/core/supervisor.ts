@@ -83,7 +83,7 @@ export interface Supervisor<E extends SupervisedEvents> {
 
 type Timer = ReturnType<typeof setTimeout> | undefined
 
-const EVENTS = ['open', 'message', 'close', 'error', 'reconnecting', 'state'] as const
+const EVENTS = ['open', 'message', 'close', 'error', 'reconnecting', 'state', 'transport'] as const
 
 /**
  * One lifecycle for every client kind: states and transitions (with reasons), the generation counter against stale
@@ -140,6 +140,9 @@ export function createSupervisor<E extends SupervisedEvents>(
   /** The resolve and reject of every `open()` waiting for a link (pairs: they minify smaller than objects). */
   const openWaiters: [resolve: () => void, reject: (error: LongLinkError) => void][] = []
   const closeWaiters: (() => void)[] = []
+  /** The request and headers of the current attempt, and of the last one a server refused (NOT_AUTHORIZED). */
+  let attemptSignature = ''
+  let refused: [signature: string, error: LongLinkError] | undefined
   /** The `close` event an intentional close ends with, while it runs. */
   let closing: E['close'] | undefined
 
@@ -172,6 +175,11 @@ export function createSupervisor<E extends SupervisedEvents>(
           if (!current()) return
           const result = (extra || {}) as AuthResult
           const request = attemptRequest(options, result)
+          // An HTTP transport's server refused these very credentials: only different ones are worth another attempt.
+          const signature = JSON.stringify([request.url, request.header])
+          if (refused && refused[0] === signature) return terminal(refused[1], 'error')
+          refused = undefined
+          attemptSignature = signature
           // Header values may be credentials: only their names are logged, in brackets.
           log('debug', `connect ${redactUrl(request.url)} via ${adapter.name} [${Object.keys(request.header || {})}]`)
           driver.begin(request, result, current)
@@ -206,6 +214,11 @@ export function createSupervisor<E extends SupervisedEvents>(
 
   function failed(error: LongLinkError): void {
     if (state === 'closing') return
+    // Refused by the server (an HTTP transport sees the status): without an auth hook nothing will change.
+    if (state === 'connecting' && error.code === 'NOT_AUTHORIZED') {
+      if (!auth) return terminal(error, 'error')
+      refused = [attemptSignature, error]
+    }
     // The platform kills the links of a hidden app: that is why it went, and no error of the link's own.
     if (hidden) return down('background')
     // Refused a socket, the URL's domain or an unencrypted URL: retrying cannot help until one closes or the app's

@@ -1,4 +1,4 @@
-import { resolveAdapter } from '../adapters/resolve'
+import { resolveTransportAdapter, watchTransport } from '../transports/resolve'
 import { resolveOptions } from '../core/options'
 import { createSupervisor } from '../core/supervisor'
 import { fail, LongLinkError, messageOf } from '../errors'
@@ -47,7 +47,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
     },
     '[longlink:mqtt]',
   )
-  const adapter = resolveAdapter(options.platform)
+  const adapter = resolveTransportAdapter(options)
   const clientId = options.clientId ?? randomClientId()
   const version = options.protocolVersion ?? 4
   const { log } = resolved
@@ -178,6 +178,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
     },
     stop(closed) {
       stopped = true
+      adapter.end && adapter.end()
       subscriptions.stop(closed)
       freshSession = true
       retrying = undefined
@@ -190,6 +191,7 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
       if (started) engine.end(true)
     },
   })
+  watchTransport(adapter, sv as never)
   const subscriptions = createSubscriptions(engine, version, {
     get state() {
       return sv.state
@@ -297,6 +299,9 @@ export function createMqttClient(options: MqttClientOptions): MqttClient {
     },
     get platform() {
       return adapter.name
+    },
+    get transport() {
+      return adapter.transport || 'websocket'
     },
     on: sv.on,
     off: sv.off,

@@ -24,6 +24,9 @@ const MQTT_KEYS = [
   'protocols',
   'queue',
   'logger',
+  'transports',
+  'poll',
+  'probeInterval',
 ]
 import { checkTopic } from './topic'
 import type { MqttClientOptions, MqttPayload } from './types'

@@ -1,5 +1,5 @@
 import type { LongLinkError } from '../errors'
-import type { AuthContext, CloseEvent, ConnectionState, Logger, PlatformOption, ReconnectingEvent, ReconnectOptions, StateChange } from '../types'
+import type { AuthContext, CloseEvent, ConnectionState, Logger, PlatformOption, ReconnectingEvent, ReconnectOptions, StateChange, TransportChange, TransportName, TransportOptions } from '../types'
 import type { MqttMessage } from './message'
 
 /** What `publish` accepts: text, bytes (ArrayBuffer or any view), or a plain object sent as JSON. */
@@ -14,7 +14,7 @@ export interface MqttAuthResult {
 }
 
 /** Options of {@link createMqttClient}. */
-export interface MqttClientOptions {
+export interface MqttClientOptions extends TransportOptions {
   /** ws:// or wss:// URL of the broker's WebSocket listener. */
   url: string
   /** As in the core: `'auto'` (uni → wx → WebSocket), `'uni'`, `'wx'`, `'web'`, a host with `connectSocket`, or an adapter. */
@@ -91,6 +91,8 @@ export interface MqttClientEvents {
   error: LongLinkError
   reconnecting: ReconnectingEvent
   state: StateChange
+  /** The transport in use changed (`transports` with more than one). */
+  transport: TransportChange
 }
 
 /** An MQTT client over the plugin's own sockets. */
@@ -101,6 +103,8 @@ export interface MqttClient {
   readonly clientId: string
   /** The adapter in use. */
   readonly platform: string
+  /** The transport in use: `websocket`, `sse`, `long-polling` or `polling` (see the `transports` option). */
+  readonly transport: TransportName
   /**
    * Connects; resolves on CONNACK once every filter is subscribed. Rejects with NOT_AUTHORIZED or CONNACK_REFUSED
    * when the broker refuses (no retry loop unless the auth hook yields new credentials), CLOSED after `end()`,
