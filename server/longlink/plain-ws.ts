@@ -44,11 +44,21 @@ export function acceptPlainWebSocket(ws: WebSocket, remoteAddress: string, optio
     if (text === 'ping') return void control.conn.send('pong').catch(() => {})
     control.message(text)
   })
-  // `ws` emits 'close' after an 'error' (a bad frame, a frame over maxPayload): the code tells the app what happened.
-  ws.on('error', () => {})
+  // `ws` closes the socket after an 'error' (a bad frame, a frame over maxPayload) and then reports 1006, not the
+  // code it sent the client: the app is told that code instead.
+  let failedWith: [number, string] | undefined
+  ws.on('error', (err: Error & { code?: string }) => {
+    failedWith =
+      err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+        ? [1009, 'message too big']
+        : err.code === 'WS_ERR_INVALID_UTF8'
+          ? [1007, 'invalid UTF-8']
+          : [1002, 'protocol error']
+  })
   ws.once('close', (code: number, reason: Buffer) => {
     gate.fail(new LongLinkError('CLOSED', 'the connection is closed'))
-    control.end(code, reason.toString('utf8'))
+    if (code === 1006 && failedWith !== undefined) control.end(...failedWith)
+    else control.end(code, reason.toString('utf8'))
     onEnd()
   })
   return control
