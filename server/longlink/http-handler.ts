@@ -8,6 +8,7 @@ import { remoteAddressOf, type Core } from './core'
 import { badRequest, HttpError, sendHttpError, sendJson } from './errors'
 import { PollCarrier, SseCarrier } from './http-carriers'
 import { parsePacketText } from './packet'
+import { queryCounter } from './query'
 import { SID_PATTERN, type Session } from './session'
 
 const HTTP_TRANSPORTS = new Set(['sse', 'long-polling', 'polling'])
@@ -15,17 +16,6 @@ type HttpTransport = 'sse' | 'long-polling' | 'polling'
 
 /** The client hung up before its request was read: nobody to answer. */
 class Gone extends Error {}
-
-const COUNTER = /^(0|[1-9][0-9]{0,15})$/
-
-/** A query counter (`c`, `ack`) as a safe integer ≥ `min`; throws 400. */
-function counter(query: URLSearchParams, name: string, min: number): number {
-  const raw = query.get(name)
-  if (raw === null) throw badRequest(`"${name}" is missing`)
-  const n = COUNTER.test(raw) ? Number(raw) : NaN
-  if (!Number.isSafeInteger(n) || n < min) throw badRequest(`"${name}" must be an integer ≥ ${min}`)
-  return n
-}
 
 function transportOf(query: URLSearchParams): HttpTransport {
   const t = query.get('transport')
@@ -95,9 +85,9 @@ async function open(core: Core, req: IncomingMessage, res: ServerResponse, query
 function down(core: Core, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, headers: Record<string, string>): void {
   const transport = transportOf(query)
   const session = sessionOf(core, query)
-  const c = counter(query, 'c', 1)
+  const c = queryCounter(query, 'c', 1)
   // Without `ack`, the messages after the last one acknowledged are sent.
-  const ack = query.has('ack') ? counter(query, 'ack', 0) : 0
+  const ack = queryCounter(query, 'ack', 0, 0)
   if (ack > session.lastSent) throw badRequest('"ack" is beyond the messages sent')
   if (session.isStale(c)) throw new HttpError(409, 'STALE', 'a newer carrier is in use')
   session.ack(ack)

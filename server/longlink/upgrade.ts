@@ -8,18 +8,9 @@ import type { Duplex } from 'node:stream'
 import { remoteAddressOf, type Core } from './core'
 import { badRequest, HttpError, rejectUpgrade } from './errors'
 import { acceptPlainWebSocket } from './plain-ws'
+import { queryCounter } from './query'
 import { SID_PATTERN } from './session'
 import { SessionSocket } from './session-ws'
-
-const COUNTER = /^(0|[1-9][0-9]{0,15})$/
-
-function counter(query: URLSearchParams, name: string, min: number, fallback?: number): number {
-  const raw = query.get(name)
-  if (raw === null && fallback !== undefined) return fallback
-  const n = raw !== null && COUNTER.test(raw) ? Number(raw) : NaN
-  if (!Number.isSafeInteger(n) || n < min) throw badRequest(`"${name}" must be an integer ≥ ${min}`)
-  return n
-}
 
 async function plain(core: Core, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const address = remoteAddressOf(req)
@@ -44,8 +35,8 @@ function joining(core: Core, req: IncomingMessage, socket: Duplex, head: Buffer,
   if (transport !== null && transport !== 'websocket') throw badRequest('"transport" must be websocket')
   const sid = query.get('sid')!
   if (!SID_PATTERN.test(sid)) throw badRequest('"sid" is malformed')
-  const c = counter(query, 'c', 1)
-  const ack = counter(query, 'ack', 0, 0)
+  const c = queryCounter(query, 'c', 1)
+  const ack = queryCounter(query, 'ack', 0, 0)
   const session = core.session(sid)
   if (session && ack > session.lastSent) throw badRequest('"ack" is beyond the messages sent')
   core.wss.handleUpgrade(req, socket, head, (ws) => {
