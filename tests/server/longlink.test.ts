@@ -3,6 +3,7 @@
  * repeats and lost answers, carrier numbers, and the conn API. Driven by the raw protocol client of
  * tests/support/longlink-raw.ts against a plain Node HTTP server.
  */
+import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { llGet, llPost, RawSession, RawWs } from '../support/longlink-raw'
 import { sleep, until } from '../support/wait'
@@ -302,5 +303,27 @@ describe('SSE', () => {
     await stream.ended
     await s.conns[0].send('m5')
     expect((await poll).body).toEqual({ seq: 5, m: ['m5'], ack: 0 })
+  })
+
+  it('a client that stops reading: the stream waits for the socket to drain, then goes on without a gap', async () => {
+    const s = await llServer({ maxStreamMs: 20_000, maxBufferBytes: 8 * 1024 * 1024 }, false)
+    const session = await RawSession.open(s.base, 'sse')
+    const conn = s.conns[0]
+    const socket = net.connect(Number(new URL(s.base).port), '127.0.0.1')
+    socket.on('error', () => {})
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.write(`GET /ll?transport=sse&sid=${session.sid}&c=1&ack=0 HTTP/1.1\r\nhost: x\r\n\r\n`)
+    socket.pause()
+    const total = 3000
+    const payload = 'p'.repeat(1000)
+    for (let i = 1; i <= total; i++) await conn.send(`${i}:${payload}`)
+    await sleep(200)
+    socket.on('data', (d: string) => (text += d))
+    socket.resume()
+    await until(() => text.includes(`id: ${total}\n`), 10_000, 'every event')
+    const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))
+    expect(ids).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+    socket.destroy()
   })
 })
