@@ -224,7 +224,7 @@ describe('options', () => {
 describe('CORS', () => {
   it('answers the preflight 204 with the cors headers, and adds them to every answer', async () => {
     const s = await llServer({
-      cors: (origin) => (origin === 'https://app.example' ? { 'access-control-allow-origin': origin, vary: 'origin' } : {}),
+      cors: (origin): Record<string, string> => (origin === 'https://app.example' ? { 'access-control-allow-origin': origin, vary: 'origin' } : {}),
     })
     const pre = await fetch(`${s.base}?transport=polling&open=1`, {
       method: 'OPTIONS',
