@@ -36,8 +36,12 @@ describe('a WebSocket joining a session', () => {
 
     const changes: unknown[] = []
     conn.on('transport', (c) => changes.push(c))
-    await conn.send('m3')
+    const heldAgain = session.poll({ c: 1 })
+    await sleep(50)
     ws.send({ upgrade: 1, ack: session.ack })
+    // The poll the upgrade replaced is answered at once, empty.
+    expect((await heldAgain).body).toEqual({ seq: 3, m: [], ack: 1 })
+    await conn.send('m3')
     const first = await ws.nextJson()
     expect(first).toEqual({ seq: 3, m: ['m3'], ack: 1 })
     takeWs(session, first)
