@@ -28,7 +28,7 @@ export interface EventStreamOptions {
   heartbeatMs?: number
   /** Ends the stream after this long (ms), so the client resumes before a platform cuts the request. */
   maxDurationMs?: number
-  /** Extra response headers. */
+  /** Extra response headers. A `cache-control` here replaces the default `no-cache, no-transform`. */
   headers?: Record<string, string>
 }
 
@@ -178,7 +178,7 @@ export function openEventStream(req: IncomingMessage, res: ServerResponse, optio
   res.writeHead(200, {
     ...options.headers,
     'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
+    'cache-control': options.headers?.['cache-control'] ?? 'no-cache, no-transform',
     'x-accel-buffering': 'no',
     connection: 'keep-alive',
   })
