@@ -98,8 +98,11 @@ function down(core: Core, req: IncomingMessage, res: ServerResponse, query: URLS
     carrier.start(req, res, core.options, headers)
   } else {
     const carrier = new PollCarrier(transport, session, res, ack, headers)
+    // The first poll of a carrier run is answered at once: it proves the carrier works, so the client can call the link
+    // open without waiting out a hold.
+    const first = c > session.topCarrier
     session.claim(c, carrier)
-    carrier.start(core.options.hold)
+    carrier.start(first ? 0 : core.options.hold)
   }
 }
 

@@ -149,6 +149,11 @@ export class Session {
     return true
   }
 
+  /** The highest carrier number seen so far (0 before the first). */
+  get topCarrier(): number {
+    return this.topC
+  }
+
   /** True when `c` would be stale now. */
   isStale(c: number): boolean {
     return c < this.topC

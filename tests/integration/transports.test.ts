@@ -214,13 +214,14 @@ describe('delivery across drops', () => {
     await until(() => ep.conns.length === 1)
     const server = ep.conns[0]!
     const total = kind === 'polling' ? 1000 : 3000
+    const batch = total / 100
     let faults = 0
     const chaos = setInterval(() => ep.proxy.mode(++faults % 3 === 0 ? 'fin' : 'reset'), 60)
     const sends: Promise<void>[] = []
     for (let i = 1; i <= total; i++) {
       await server.send(String(i))
       sends.push(conn.send(`c${i}`))
-      if (i % 50 === 0) await sleep(10)
+      if (i % batch === 0) await sleep(25)
     }
     await until(() => seen.messages.length >= total, 30_000, `${total} messages at the app`)
     clearInterval(chaos)
@@ -296,11 +297,15 @@ describe('MQTT over the HTTP transports', () => {
     cleanups.push(() => client.end(true))
     await client.connect()
     expect(client.transport).toBe(kind)
-    await client.subscribe('bikes/7/unlocked', { qos: 1 })
-    const waiting = client.waitFor('bikes/7/unlocked', { timeout: 5000 })
+    const heard: string[] = []
+    await client.subscribe('bikes/7/#', (message) => heard.push(message.text()), { qos: 1 })
+    const waiting = client.waitFor('bikes/7/unlocked', { timeout: 5000, qos: 1 })
     await client.publish('bikes/7/unlocked', { ok: true }, { qos: 1 })
+    await client.publish('bikes/7/state', 'riding')
     const message = await waiting
     expect(message.json()).toEqual({ ok: true })
+    await until(() => heard.length === 2)
+    expect(heard).toEqual(['{"ok":true}', 'riding'])
   }, 20_000)
 })
 

@@ -246,7 +246,7 @@ function socketCarrier(ctx: CarrierContext, hooks: CarrierHooks): Carrier {
         if (!stopped) hooks.packet(packet)
       },
       onClose: (code, reason) =>
-        halt(code === 4410 ? 'gone' : code === 4001 ? 'stale' : fail('CONNECT_FAILED', `session WebSocket closed (${code} ${reason})`)),
+        halt(code === 4410 ? 'gone' : code === 4001 || code === 4409 ? 'stale' : fail('CONNECT_FAILED', `session WebSocket closed (${code} ${reason})`)),
       onError: (error) => halt(error),
     },
   )
