@@ -54,6 +54,7 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
     end() {
       clearTimeout(probeTimer)
       failures = 0
+      unwatch()
       const s = env.session
       env.session = undefined
       if (!s) return
@@ -171,19 +172,34 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
   }
 
   /** A change to another live network is when a blocked transport most likely works again. */
+  function onNetwork(res: { isConnected?: boolean; networkType?: string } | undefined): void {
+    if (!watching) return
+    const type = res && res.isConnected !== false ? String(res.networkType) : 'none'
+    const changed = type !== networkType && type !== 'none'
+    networkType = type
+    if (changed && live && index > 0) void probe()
+  }
+
+  /** Listens for network changes while a session runs (removed when the client stops). */
   function watch(): void {
     const host = adapter.lifecycle
     if (watching || !host || typeof host.onNetworkStatusChange !== 'function') return
     watching = true
     try {
-      host.onNetworkStatusChange((res) => {
-        const type = res && res.isConnected !== false ? String(res.networkType) : 'none'
-        const changed = type !== networkType && type !== 'none'
-        networkType = type
-        if (changed && live && index > 0) probe()
-      })
+      host.onNetworkStatusChange(onNetwork)
     } catch {
       // A host may refuse the listener: probes then run on their timer only.
+    }
+  }
+
+  function unwatch(): void {
+    const host = adapter.lifecycle
+    if (!watching || !host) return
+    watching = false
+    try {
+      if (typeof host.offNetworkStatusChange === 'function') host.offNetworkStatusChange(onNetwork)
+    } catch {
+      // See watch: `watching` already turned the listener into a no-op.
     }
   }
 

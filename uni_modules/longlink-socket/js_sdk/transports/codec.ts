@@ -76,7 +76,7 @@ export function parsePacket(text: string): Packet {
     packet = undefined
   }
   const p = packet as Packet
-  if (!p || typeof p !== 'object' || (p.m !== undefined && (!Array.isArray(p.m) || typeof p.seq !== 'number'))) {
+  if (!p || typeof p !== 'object' || Array.isArray(p) || (p.m !== undefined && (!Array.isArray(p.m) || typeof p.seq !== 'number'))) {
     throw fail('CONNECT_FAILED', `not a LongLink packet: ${String(text).slice(0, 60)}`)
   }
   return p
