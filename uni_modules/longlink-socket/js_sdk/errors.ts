@@ -90,7 +90,7 @@ export class LongLinkError extends Error {
   readonly cause?: unknown
   /** MQTT reason or return code, on CONNACK_REFUSED, NOT_AUTHORIZED, SUBSCRIBE_REFUSED and PUBLISH_FAILED. */
   reasonCode?: number
-  /** SSE: the HTTP status of the answer, on HTTP_STATUS and BAD_CONTENT_TYPE. */
+  /** SSE and the HTTP transports: the HTTP status of the answer, on HTTP_STATUS, BAD_CONTENT_TYPE and NOT_AUTHORIZED. */
   status?: number
 
   constructor(code: ErrorCode, message: string, cause?: unknown) {

@@ -63,7 +63,9 @@ export function statusError(response: HttpResponse): LongLinkError {
   } catch {
     said = response.body.slice(0, 100)
   }
-  return fail(response.status === 401 || response.status === 403 ? 'NOT_AUTHORIZED' : 'HTTP_STATUS', `HTTP ${response.status}${said ? ` ${said}` : ''}`, response)
+  const error = fail(response.status === 401 || response.status === 403 ? 'NOT_AUTHORIZED' : 'HTTP_STATUS', `HTTP ${response.status}${said ? ` ${said}` : ''}`)
+  error.status = response.status
+  return error
 }
 
 /** Routes a non-200 status: 410 gone, 409 stale, anything else an error. */
