@@ -1,5 +1,5 @@
 /**
- * The entries stay apart: importing the core never loads MQTT.js or SSE, SSE never loads MQTT.js, and the vendored MQTT.js is exactly what
+ * The entries stay apart: importing the core never loads MQTT.js or the event source, SSE never loads MQTT.js, and the vendored MQTT.js is exactly what
  * scripts/vendor-mqtt.mjs builds from the installed `mqtt` package.
  */
 import { execFileSync } from 'node:child_process'
@@ -22,9 +22,11 @@ describe('entries', () => {
     expect(mqtt).toMatch(/pingreq/)
   })
 
-  it('the core entry carries no SSE, and the SSE entry no MQTT.js', async () => {
+  it('the core entry carries no event source (only the stream reader its `sse` transport needs), and the SSE entry no MQTT.js', async () => {
     const core = await bundle('uni_modules/longlink-socket/js_sdk/index.ts')
-    expect(core).not.toMatch(/text\/event-stream|onChunkReceived|last-event-id/)
+    // The `sse` transport reads its session's stream with the SSE entry's parser and chunked requests; the event source
+    // itself (Last-Event-ID, idle timeouts, its iterator) stays in js_sdk/sse.
+    expect(core).not.toMatch(/last-event-id|idle-timeout|createEventSource/i)
     const sse = await bundle('uni_modules/longlink-socket/js_sdk/sse.ts')
     expect(sse).toMatch(/text\/event-stream/)
     expect(sse).not.toMatch(/MqttClient|mqtt-packet|MQTTJS_VERSION|pingreq/)
