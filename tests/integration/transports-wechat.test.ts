@@ -29,7 +29,7 @@ interface Setup {
   url: string
 }
 
-async function setup(opts: { chunked?: boolean; maxStreamMs?: number } = {}): Promise<Setup> {
+async function setup(opts: { chunked?: boolean; maxStreamMs?: number; maxSockets?: number } = {}): Promise<Setup> {
   const server = http.createServer((_req, res) => res.writeHead(404).end())
   const conns: LongLinkConnection[] = []
   const handle = attachLongLink(server, {
@@ -42,7 +42,7 @@ async function setup(opts: { chunked?: boolean; maxStreamMs?: number } = {}): Pr
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port } })
-  const sockets = createWxSimulator({ killOnOffline: true })
+  const sockets = createWxSimulator({ killOnOffline: true, maxSockets: opts.maxSockets ?? 5 })
   const requests = createRequestSimulator()
   const request = (options: Record<string, unknown>) => {
     const task = requests.wx.request(options as never) as unknown as Record<string, unknown>
@@ -141,6 +141,21 @@ describe('on a WeChat-shaped host', () => {
     // Each stream is one request: many of them, never more than the platform allows at once.
     expect(s.requests.tasks.length).toBeGreaterThan(5)
   }, 30_000)
+
+  it('the socket budget spent (SOCKET_LIMIT): on over long polling instead of stopping', async () => {
+    const s = await setup({ maxSockets: 0 })
+    const conn = connect(s, { url: `${s.url}?t=limit`, transports: ['websocket', 'long-polling'], probeInterval: false })
+    const seen = changes(conn)
+    const errors: string[] = []
+    conn.on('error', (error) => errors.push(error.code))
+    await conn.open()
+    expect(conn.transport).toBe('long-polling')
+    expect(seen).toEqual([{ from: 'websocket', to: 'long-polling', reason: 'fallback' }])
+    expect(errors).toEqual(['SOCKET_LIMIT'])
+    // Alone, the same refusal stops a WebSocket-only connection, as before.
+    const only = connect(s, { url: `${s.url}?t=limit-only` })
+    await expect(only.open()).rejects.toMatchObject({ code: 'SOCKET_LIMIT' })
+  })
 
   it('failures while offline are not held against the transport', async () => {
     const s = await setup()

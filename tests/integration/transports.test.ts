@@ -206,33 +206,37 @@ describe('choice of transport', () => {
 })
 
 describe('delivery across drops', () => {
-  it.each(['long-polling', 'sse', 'polling'] as const)('%s: thousands of messages each way, in order and once, while every connection is reset or ended', async (kind) => {
-    const ep = await endpoint()
-    const conn = connect({ url: ep.url + `?drops=${kind}`, transports: [kind], poll: { interval: 100 } })
-    const seen = record(conn)
-    await conn.open()
-    await until(() => ep.conns.length === 1)
-    const server = ep.conns[0]!
-    const total = kind === 'polling' ? 1000 : 3000
-    const batch = total / 100
-    let faults = 0
-    const chaos = setInterval(() => ep.proxy.mode(++faults % 3 === 0 ? 'fin' : 'reset'), 60)
-    const sends: Promise<void>[] = []
-    for (let i = 1; i <= total; i++) {
-      await server.send(String(i))
-      sends.push(conn.send(`c${i}`))
-      if (i % batch === 0) await sleep(25)
-    }
-    await until(() => seen.messages.length >= total, 30_000, `${total} messages at the app`)
-    clearInterval(chaos)
-    await Promise.all(sends)
-    expect(faults).toBeGreaterThan(5)
-    expect(seen.messages).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)))
-    await until(() => ep.received.get(server.id)!.length >= total, 10_000, 'the client messages at the server')
-    expect(ep.received.get(server.id)).toEqual(Array.from({ length: total }, (_, i) => `c${i + 1}`))
-    // One server connection all along: the session survived every drop.
-    expect(ep.conns.length).toBe(1)
-  }, 60_000)
+  it.each(['long-polling', 'sse', 'polling'] as const)(
+    '%s: thousands of messages each way, in order and once, while every connection is reset or ended',
+    async (kind) => {
+      const ep = await endpoint()
+      const conn = connect({ url: ep.url + `?drops=${kind}`, transports: [kind], poll: { interval: 100 } })
+      const seen = record(conn)
+      await conn.open()
+      await until(() => ep.conns.length === 1)
+      const server = ep.conns[0]!
+      const total = kind === 'polling' ? 1000 : 3000
+      const batch = total / 100
+      let faults = 0
+      const chaos = setInterval(() => ep.proxy.mode(++faults % 3 === 0 ? 'fin' : 'reset'), 60)
+      const sends: Promise<void>[] = []
+      for (let i = 1; i <= total; i++) {
+        await server.send(String(i))
+        sends.push(conn.send(`c${i}`))
+        if (i % batch === 0) await sleep(25)
+      }
+      await until(() => seen.messages.length >= total, 30_000, `${total} messages at the app`)
+      clearInterval(chaos)
+      await Promise.all(sends)
+      expect(faults).toBeGreaterThan(5)
+      expect(seen.messages).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)))
+      await until(() => ep.received.get(server.id)!.length >= total, 10_000, 'the client messages at the server')
+      expect(ep.received.get(server.id)).toEqual(Array.from({ length: total }, (_, i) => `c${i + 1}`))
+      // One server connection all along: the session survived every drop.
+      expect(ep.conns.length).toBe(1)
+    },
+    60_000,
+  )
 
   it('an expired session starts a new one, with a close and an open', async () => {
     const ep = await endpoint({ idleMs: 500 })
@@ -289,30 +293,47 @@ describe('refusals and bad options', () => {
 })
 
 describe('MQTT over the HTTP transports', () => {
-  it.each(['long-polling', 'sse', 'polling'] as const)('%s: connect, subscribe, publish QoS 0 and 1, waitFor', async (kind) => {
-    const aedes = await Aedes.createBroker()
-    cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())))
-    const ep = await endpoint({ onConnection: (conn) => void aedes.handle(toDuplex(conn) as never) })
-    const client: MqttClient = createMqttClient({ url: ep.url, transports: [kind], poll: { interval: 100 }, platform: web(), reconnect: { min: 50 } })
-    cleanups.push(() => client.end(true))
-    await client.connect()
-    expect(client.transport).toBe(kind)
-    const heard: string[] = []
-    await client.subscribe('bikes/7/#', (message) => heard.push(message.text()), { qos: 1 })
-    const waiting = client.waitFor('bikes/7/unlocked', { timeout: 5000, qos: 1 })
-    await client.publish('bikes/7/unlocked', { ok: true }, { qos: 1 })
-    await client.publish('bikes/7/state', 'riding')
-    const message = await waiting
-    expect(message.json()).toEqual({ ok: true })
-    await until(() => heard.length === 2)
-    expect(heard).toEqual(['{"ok":true}', 'riding'])
-  }, 20_000)
+  it.each(['long-polling', 'sse', 'polling'] as const)(
+    '%s: connect, subscribe, publish QoS 0 and 1, waitFor',
+    async (kind) => {
+      const aedes = await Aedes.createBroker()
+      cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())))
+      const ep = await endpoint({ onConnection: (conn) => void aedes.handle(toDuplex(conn) as never) })
+      const client: MqttClient = createMqttClient({
+        url: ep.url,
+        transports: [kind],
+        poll: { interval: 100 },
+        platform: web(),
+        reconnect: { min: 50 },
+      })
+      cleanups.push(() => client.end(true))
+      await client.connect()
+      expect(client.transport).toBe(kind)
+      const heard: string[] = []
+      await client.subscribe('bikes/7/#', (message) => heard.push(message.text()), { qos: 1 })
+      const waiting = client.waitFor('bikes/7/unlocked', { timeout: 5000, qos: 1 })
+      await client.publish('bikes/7/unlocked', { ok: true }, { qos: 1 })
+      await client.publish('bikes/7/state', 'riding')
+      const message = await waiting
+      expect(message.json()).toEqual({ ok: true })
+      await until(() => heard.length === 2)
+      expect(heard).toEqual(['{"ok":true}', 'riding'])
+    },
+    20_000,
+  )
 })
 
 /** A `wx.request`-shaped host over Node's fetch, with no `connectSocket` (a platform build without sockets). */
 function httpHost() {
   return {
-    request(options: { url: string; method: string; header?: Record<string, string>; data?: string; success(res: unknown): void; fail(err: unknown): void }) {
+    request(options: {
+      url: string
+      method: string
+      header?: Record<string, string>
+      data?: string
+      success(res: unknown): void
+      fail(err: unknown): void
+    }) {
       const controller = new AbortController()
       fetch(options.url, { method: options.method, headers: options.header, body: options.data, signal: controller.signal })
         .then(async (res) => options.success({ statusCode: res.status, data: await res.text(), header: {} }))

@@ -82,4 +82,9 @@ export interface Adapter {
   blocked?(): void
   /** Told when the client stops: anything kept for a next attempt is let go. */
   end?(): void
+  /**
+   * After a failure that would stop the client (the socket limit, a domain not allowed, an insecure URL): whether the
+   * adapter still has a way to go (another transport), so the client goes on instead.
+   */
+  recoverable?(): boolean
 }

@@ -101,7 +101,7 @@ const EVENTS = ['open', 'message', 'close', 'error', 'reconnecting', 'state', 't
  */
 export function createSupervisor<E extends SupervisedEvents>(
   options: ResolvedOptions,
-  adapter: Pick<Adapter, 'name' | 'lifecycle'>,
+  adapter: Pick<Adapter, 'name' | 'lifecycle' | 'recoverable'>,
   driver: LinkDriver,
 ): Supervisor<E> {
   const { auth, log } = options
@@ -223,7 +223,12 @@ export function createSupervisor<E extends SupervisedEvents>(
     if (hidden) return down('background')
     // Refused a socket, the URL's domain or an unencrypted URL: retrying cannot help until one closes or the app's
     // setup changes. (An open link that reports it is replaced like any.)
-    if (state === 'connecting' && /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code)) {
+    // Unless the adapter has another way to go (another transport: a request is not a socket, nor on the same domain list).
+    if (
+      state === 'connecting' &&
+      /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code) &&
+      !(adapter.recoverable && adapter.recoverable())
+    ) {
       return terminal(error, error.code === 'SOCKET_LIMIT' ? 'socket-limit' : 'error')
     }
     down('error', state === 'connecting' && error.code === 'SOCKET_ERROR' ? fail('CONNECT_FAILED', error.message, error) : error, error.message)

@@ -1,5 +1,17 @@
 import type { LongLinkError } from '../errors'
-import type { AuthContext, CloseEvent, ConnectionState, Logger, PlatformOption, ReconnectingEvent, ReconnectOptions, StateChange, TransportChange, TransportName, TransportOptions } from '../types'
+import type {
+  AuthContext,
+  CloseEvent,
+  ConnectionState,
+  Logger,
+  PlatformOption,
+  ReconnectingEvent,
+  ReconnectOptions,
+  StateChange,
+  TransportChange,
+  TransportName,
+  TransportOptions,
+} from '../types'
 import type { MqttMessage } from './message'
 
 /** What `publish` accepts: text, bytes (ArrayBuffer or any view), or a plain object sent as JSON. */

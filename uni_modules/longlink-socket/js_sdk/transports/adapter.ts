@@ -23,11 +23,19 @@ export interface TransportsAdapter extends Adapter {
   end(): void
 }
 
+/** How soon after a fallback the first probe goes (unless `probeInterval` is shorter). */
+const SOON_MS = 5000
+
 /**
  * An adapter over `socket` (the platform's WebSocket adapter, when it has one) and `http` for `options.list`.
  * Throws UNSUPPORTED_PLATFORM when this platform can run none of the listed transports.
  */
-export function createTransportsAdapter(socket: Adapter | undefined, http: Http | undefined, options: ResolvedTransports, url: string): TransportsAdapter {
+export function createTransportsAdapter(
+  socket: Adapter | undefined,
+  http: Http | undefined,
+  options: ResolvedTransports,
+  url: string,
+): TransportsAdapter {
   // What this platform cannot run is left out: a build without sockets goes straight to HTTP.
   const list = options.list.filter((name) => (name === 'websocket' ? socket : http))
   if (!list.length) throw fail('UNSUPPORTED_PLATFORM', `none of ${options.list.join(', ')} can run here`)
@@ -36,6 +44,10 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
   let index = Math.max(0, list.indexOf(recall(host)!))
   /** Attempts of the current transport in a row that failed before they opened. */
   let failures = 0
+  /** Transports refused for good here (the socket limit, a domain not allowed, an insecure URL) since the last success. */
+  const refused = new Set<TransportName>()
+  /** The next probe comes soon after a fallback: the network that refused may have been a passing one. */
+  let soon = false
   /** The open session link, while there is one. */
   let live: SessionLink | undefined
   let probeTimer: ReturnType<typeof setTimeout> | undefined
@@ -51,6 +63,7 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
     },
     onTransport: undefined,
     blocked: () => void (failures = 0),
+    recoverable: () => list.some((name) => !refused.has(name)),
     end() {
       clearTimeout(probeTimer)
       failures = 0
@@ -62,7 +75,13 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
       // The server is told, so it need not wait for the session to expire; whether it hears it changes nothing here.
       const body = JSON.stringify({ seq: s.outSeq + 1, m: [{ close: [1000, ''] }], ack: s.inSeq })
       env.http.request(
-        { url: withQuery(httpUrl(url), { transport: list[index] === 'websocket' ? 'long-polling' : list[index]!, sid: s.sid }), method: 'POST', header: { 'Content-Type': 'application/json' }, body, timeout: REQUEST_SLACK_MS },
+        {
+          url: withQuery(httpUrl(url), { transport: list[index] === 'websocket' ? 'long-polling' : list[index]!, sid: s.sid }),
+          method: 'POST',
+          header: { 'Content-Type': 'application/json' },
+          body,
+          timeout: REQUEST_SLACK_MS,
+        },
         () => {},
       )
     },
@@ -80,7 +99,10 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
         if (settled || opened) return
         settled = true
         if (gone || (error && error.code === 'NOT_AUTHORIZED')) return
-        failures += error && error.code === 'NOT_SUPPORTED' ? 2 : 1
+        const final = !!error && /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code)
+        if (final) refused.add(kind)
+        // What this platform cannot do, or refuses for good, is not tried a second time.
+        failures += final || (error && error.code === 'NOT_SUPPORTED') ? 2 : 1
         if (failures >= 2) move((index + 1) % list.length, 'fallback')
       }
       const session = kind !== 'websocket' || !!env.session
@@ -89,9 +111,12 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
         onOpen() {
           opened = true
           failures = 0
+          refused.clear()
           if (options.list.length > 1) remember(host, kind)
           events.onOpen()
-          if (link && link === live) schedule(options.probeInterval)
+          if (link && link === live)
+            schedule(soon && options.probeInterval !== false ? Math.min(SOON_MS, options.probeInterval) : options.probeInterval)
+          soon = false
         },
         onMessage(data) {
           heard = true
@@ -143,6 +168,7 @@ export function createTransportsAdapter(socket: Adapter | undefined, http: Http 
     const from = list[index]!
     index = to
     failures = 0
+    soon = reason === 'fallback'
     if (list[to] !== from && adapter.onTransport) adapter.onTransport({ from, to: list[to]!, reason })
   }
 

@@ -63,7 +63,10 @@ export function statusError(response: HttpResponse): LongLinkError {
   } catch {
     said = response.body.slice(0, 100)
   }
-  const error = fail(response.status === 401 || response.status === 403 ? 'NOT_AUTHORIZED' : 'HTTP_STATUS', `HTTP ${response.status}${said ? ` ${said}` : ''}`)
+  const error = fail(
+    response.status === 401 || response.status === 403 ? 'NOT_AUTHORIZED' : 'HTTP_STATUS',
+    `HTTP ${response.status}${said ? ` ${said}` : ''}`,
+  )
   error.status = response.status
   return error
 }
@@ -184,7 +187,8 @@ function sseCarrier(ctx: CarrierContext, hooks: CarrierHooks): Carrier {
             end()
             return onStatus({ status, body: '' }, hooks, r.retry)
           }
-          if (!/^text\/event-stream/i.test(headers['content-type'] || '')) halt(fail('BAD_CONTENT_TYPE', `not an event stream: ${headers['content-type']}`))
+          if (!/^text\/event-stream/i.test(headers['content-type'] || ''))
+            halt(fail('BAD_CONTENT_TYPE', `not an event stream: ${headers['content-type']}`))
         },
         chunk(bytes) {
           if (stopped) return
@@ -248,7 +252,9 @@ function socketCarrier(ctx: CarrierContext, hooks: CarrierHooks): Carrier {
         if (!stopped) hooks.packet(packet)
       },
       onClose: (code, reason) =>
-        halt(code === 4410 ? 'gone' : code === 4001 || code === 4409 ? 'stale' : fail('CONNECT_FAILED', `session WebSocket closed (${code} ${reason})`)),
+        halt(
+          code === 4410 ? 'gone' : code === 4001 || code === 4409 ? 'stale' : fail('CONNECT_FAILED', `session WebSocket closed (${code} ${reason})`),
+        ),
       onError: (error) => halt(error),
     },
   )

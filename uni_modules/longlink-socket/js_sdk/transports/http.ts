@@ -103,7 +103,9 @@ function fetchRequests(fetchImpl: FetchLike): Http['request'] {
     }
     const timer = setTimeout(() => (controller.abort(), finish(fail('TIMEOUT', `no answer within ${request.timeout} ms`))), request.timeout)
     fetchImpl(request.url, { method: request.method, headers: request.header, body: request.body, cache: 'no-store', signal: controller.signal })
-      .then((response) => (response as unknown as { text(): Promise<string> }).text().then((body) => finish(undefined, { status: response.status, body })))
+      .then((response) =>
+        (response as unknown as { text(): Promise<string> }).text().then((body) => finish(undefined, { status: response.status, body })),
+      )
       .catch((error) => finish(platformError(error, 'CONNECT_FAILED', 'fetch failed', request.url)))
     return () => {
       finished = true
@@ -119,7 +121,8 @@ function fetchRequests(fetchImpl: FetchLike): Http['request'] {
  * WeChat mini-program; `fetch` in a browser; `uni.request` elsewhere. Undefined when there is none.
  */
 export function resolveHttp(platform: unknown): Http | undefined {
-  const host = platform && typeof platform === 'object' && typeof (platform as RequestHost).request === 'function' ? (platform as RequestHost) : undefined
+  const host =
+    platform && typeof platform === 'object' && typeof (platform as RequestHost).request === 'function' ? (platform as RequestHost) : undefined
   const name = typeof platform === 'string' ? platform : 'auto'
   let stream: StreamTransport
   try {
@@ -128,7 +131,8 @@ export function resolveHttp(platform: unknown): Http | undefined {
     return undefined
   }
   if (host) return { request: hostRequests(host, 'custom'), stream, lifecycle: host }
-  if (name !== 'web' && typeof wx !== 'undefined' && wx && typeof wx.request === 'function') return { request: hostRequests(wx, 'wx'), stream, lifecycle: wx }
+  if (name !== 'web' && typeof wx !== 'undefined' && wx && typeof wx.request === 'function')
+    return { request: hostRequests(wx, 'wx'), stream, lifecycle: wx }
   // #ifndef MP
   const fetchImpl = name !== 'wx' ? findFetch() : undefined
   if (fetchImpl) return { request: fetchRequests(fetchImpl), stream, lifecycle: stream.lifecycle }

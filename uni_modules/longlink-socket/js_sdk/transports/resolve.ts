@@ -19,7 +19,8 @@ export function resolveTransportAdapter(options: TransportOptions & { url: strin
   const url = checkUrl(options.url)
   const platform = options.platform as Record<string, unknown> | undefined
   // A host with `request` and no sockets (a platform build without them) runs the HTTP transports only.
-  const requestOnly = !!platform && typeof platform === 'object' && typeof platform['connectSocket'] !== 'function' && typeof platform['open'] !== 'function'
+  const requestOnly =
+    !!platform && typeof platform === 'object' && typeof platform['connectSocket'] !== 'function' && typeof platform['open'] !== 'function'
   let socket: Adapter | undefined
   try {
     socket = transports.list.includes('websocket') && !requestOnly ? resolveAdapter(options.platform) : undefined
@@ -30,7 +31,6 @@ export function resolveTransportAdapter(options: TransportOptions & { url: strin
   return createTransportsAdapter(socket, resolveHttp(options.platform), transports, url)
 }
 
-
 /**
  * Wires an adapter that runs several transports to its client: changes become `transport` events, and going offline
  * tells it that the failures around it were not the transport's.
@@ -40,4 +40,3 @@ export function watchTransport(adapter: Adapter, sv: Pick<Supervisor<SupervisedE
   adapter.onTransport = (change) => sv.emit('transport', change)
   sv.on('state', (change) => change.to === 'offline' && adapter.blocked!())
 }
-

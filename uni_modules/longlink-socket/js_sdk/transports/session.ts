@@ -72,7 +72,13 @@ export function failOutbox(session: Session, error: LongLinkError): void {
  * Opens a link for `kind`: a new session first when `env` has none (the HTTP transports only), then a carrier.
  * `gone` is told when the server no longer knows the session (so the failure is not held against the transport).
  */
-export function openSessionLink(env: SessionEnv, kind: TransportName, request: TransportRequest, events: TransportEvents, gone: () => void): SessionLink {
+export function openSessionLink(
+  env: SessionEnv,
+  kind: TransportName,
+  request: TransportRequest,
+  events: TransportEvents,
+  gone: () => void,
+): SessionLink {
   const base = httpUrl(request.url)
   /** The link is over (closed, detached, failed or lost): nothing more reaches the supervisor. */
   let over = false
@@ -284,7 +290,7 @@ export function openSessionLink(env: SessionEnv, kind: TransportName, request: T
     const batch: Item[] = []
     let size = 0
     for (const out of outbox) {
-      size += typeof out.item === 'string' ? utf8Length(out.item) + 8 : (out.item as { b?: string }).b?.length ?? 64
+      size += typeof out.item === 'string' ? utf8Length(out.item) + 8 : ((out.item as { b?: string }).b?.length ?? 64)
       if (batch.length && size > s.maxRequestBytes - ENVELOPE_BYTES) break
       batch.push(out.item)
     }
@@ -347,7 +353,8 @@ export function openSessionLink(env: SessionEnv, kind: TransportName, request: T
         } catch {
           // Checked below.
         }
-        if (typeof info.sid !== 'string' || !info.sid) return end(() => events.onError(fail('CONNECT_FAILED', 'not a LongLink endpoint (no session id)')))
+        if (typeof info.sid !== 'string' || !info.sid)
+          return end(() => events.onError(fail('CONNECT_FAILED', 'not a LongLink endpoint (no session id)')))
         env.session = {
           sid: info.sid,
           hold: Number(info.hold) > 0 ? Number(info.hold) : 25_000,
