@@ -279,6 +279,8 @@ describe('refusals and bad options', () => {
     [{ transports: ['comet'] }],
     [{ transports: 'long-polling' }],
     [{ poll: { interval: 0 } }],
+    [{ poll: null }],
+    [{ probeInterval: 0 }],
     [{ poll: { interval: '1000' } }],
     [{ poll: { intervall: 1000 } }],
     [{ probeInterval: -1 }],

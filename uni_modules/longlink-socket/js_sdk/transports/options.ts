@@ -57,11 +57,10 @@ export function resolveTransports(o: TransportOptions): ResolvedTransports {
   if (poll !== undefined && (!poll || typeof poll !== 'object' || Array.isArray(poll))) bad('poll must be an object')
   if (process.env.NODE_ENV !== 'production') checkKeys('poll.', poll, ['interval'])
   const interval = poll && poll.interval !== undefined ? poll.interval : TRANSPORT_DEFAULTS.pollInterval
-  if (typeof interval !== 'number' || !(interval >= 100 && interval <= 3_600_000))
-    bad(`poll.interval must be 100–3600000 ms, got ${String(interval)}`)
+  if (typeof interval !== 'number' || !(interval > 0 && interval < Infinity)) bad(`poll.interval must be a positive number of ms, got ${String(interval)}`)
   const probe = o.probeInterval === undefined ? TRANSPORT_DEFAULTS.probeInterval : o.probeInterval
-  if (probe !== false && (typeof probe !== 'number' || !(probe >= 1000 && probe < Infinity)))
-    bad(`probeInterval must be a number of ms >= 1000, or false, got ${String(probe)}`)
+  if (probe !== false && (typeof probe !== 'number' || !(probe > 0 && probe < Infinity)))
+    bad(`probeInterval must be a positive number of ms, or false, got ${String(probe)}`)
   return { list: list.slice(), pollInterval: interval, probeInterval: probe }
 }
 
