@@ -7,7 +7,7 @@ import type { LongLinkError } from './errors'
 import { createMqttClient } from './mqtt'
 import type { MqttMessage } from './mqtt/message'
 import type { MqttClient, MqttClientOptions, Subscription } from './mqtt/types'
-import type { ConnectionState } from './types'
+import type { ConnectionState, TransportName } from './types'
 
 /** What `useMqtt` returns: the client and reactive views of it. */
 export interface UseMqtt {
@@ -15,6 +15,8 @@ export interface UseMqtt {
   state: ShallowRef<ConnectionState>
   /** The last error reported (cleared when the link opens). */
   error: ShallowRef<LongLinkError | undefined>
+  /** The transport in use (`websocket`, `sse`, `long-polling`, `polling`), reactive. */
+  transport: ShallowRef<TransportName>
 }
 
 /** Creates an MQTT client owned by the current scope, connects it (unless `connect: false`), ends it on dispose. */
@@ -22,7 +24,9 @@ export function useMqtt(options: MqttClientOptions, { connect = true }: { connec
   const client = createMqttClient(options)
   const state = shallowRef(client.state)
   const error = shallowRef<LongLinkError>()
+  const transport = shallowRef(client.transport)
   client.on('state', (change) => (state.value = change.to))
+  client.on('transport', (change) => (transport.value = change.to))
   client.on('error', (e) => (error.value = e))
   client.on('open', () => (error.value = undefined))
   // A refusal also arrives as an `error` event; the catch only keeps it from surfacing as unhandled.
@@ -30,7 +34,7 @@ export function useMqtt(options: MqttClientOptions, { connect = true }: { connec
   onScopeDispose(() => {
     client.end().catch(() => {})
   })
-  return { client, state, error }
+  return { client, state, error, transport }
 }
 
 /** What `useTopic` returns. */

@@ -7,7 +7,7 @@ import { onScopeDispose, shallowRef, type ShallowRef } from 'vue'
 import { createConnection } from './index'
 import type { Connection } from './core/connection'
 import type { LongLinkError } from './errors'
-import type { ConnectionOptions, ConnectionState, MessageData } from './types'
+import type { ConnectionOptions, ConnectionState, MessageData, TransportName } from './types'
 
 /** What `useConnection` returns: the connection and reactive views of it. */
 export interface UseConnection {
@@ -18,6 +18,8 @@ export interface UseConnection {
   lastMessage: ShallowRef<MessageData | undefined>
   /** The last error reported (cleared when the link opens). */
   error: ShallowRef<LongLinkError | undefined>
+  /** The transport in use (`websocket`, `sse`, `long-polling`, `polling`), reactive. */
+  transport: ShallowRef<TransportName>
   /** Sends through the connection (queued while not open). */
   send: Connection['send']
 }
@@ -31,7 +33,9 @@ export function useConnection(options: ConnectionOptions, { open = true }: { ope
   const state = shallowRef(connection.state)
   const lastMessage = shallowRef<MessageData>()
   const error = shallowRef<LongLinkError>()
+  const transport = shallowRef(connection.transport)
   connection.on('state', (change) => (state.value = change.to))
+  connection.on('transport', (change) => (transport.value = change.to))
   connection.on('message', (data) => (lastMessage.value = data))
   connection.on('error', (e) => (error.value = e))
   connection.on('open', () => (error.value = undefined))
@@ -40,5 +44,5 @@ export function useConnection(options: ConnectionOptions, { open = true }: { ope
   onScopeDispose(() => {
     connection.close().catch(() => {})
   })
-  return { connection, state, lastMessage, error, send: (data) => connection.send(data) }
+  return { connection, state, lastMessage, error, transport, send: (data) => connection.send(data) }
 }
