@@ -46,8 +46,11 @@ export function createTransportsAdapter(
   let failures = 0
   /** Transports refused for good here (the socket limit, a domain not allowed, an insecure URL) since the last success. */
   const refused = new Set<TransportName>()
-  /** The next probe comes soon after a fallback: the network that refused may have been a passing one. */
-  let soon = false
+  /**
+   * The next probe comes soon after a fallback, and after starting on a remembered later transport: the network that
+   * refused may have been a passing one.
+   */
+  let soon = index > 0
   /** The open session link, while there is one. */
   let live: SessionLink | undefined
   let probeTimer: ReturnType<typeof setTimeout> | undefined
