@@ -43,9 +43,6 @@ async function endpoint(options: Partial<Parameters<typeof attachLongLink>[1]> =
     res.statusCode = 404
     res.end('not here')
   })
-  server.prependListener('request', (req) => {
-    if (String(req.url).startsWith('/ll')) requests++
-  })
   const conns: LongLinkConnection[] = []
   const received = new Map<string, (string | Uint8Array)[]>()
   const handle = attachLongLink(server, {
@@ -61,6 +58,10 @@ async function endpoint(options: Partial<Parameters<typeof attachLongLink>[1]> =
       })
     },
     ...options,
+  })
+  // After attaching: the module takes the listeners already there over, for its own path.
+  server.prependListener('request', (req) => {
+    if (String(req.url).startsWith('/ll')) requests++
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
@@ -122,6 +123,7 @@ describe.each(['long-polling', 'polling', 'sse'] as const)('%s alone', (kind) =>
     expect(ep.received.get(server.id)!.filter((m) => m === 'ping')).toEqual([])
     expect(seen.messages).not.toContain('pong')
     expect(conn.stats.rtt).toBeTypeOf('number')
+    expect(ep.requests()).toBeGreaterThan(2)
     expect(seen.closes).toBe(0)
     const closed = new Promise<[number, string]>((resolve) => server.on('close', (code, reason) => resolve([code, reason])))
     await conn.close(4001, 'bye')
@@ -237,6 +239,34 @@ describe('delivery across drops', () => {
     },
     60_000,
   )
+
+  it('sse: a server whose buffer of unacknowledged messages is small keeps sending while acknowledgements are slow', async () => {
+    // POST answers come back 50 ms late: messages released by one acknowledgement arrive before its answer.
+    const realFetch = globalThis.fetch
+    globalThis.fetch = (async (url: string, init: RequestInit) => {
+      const res = await realFetch(url, init)
+      if (init.method === 'POST') await sleep(50)
+      return res
+    }) as typeof fetch
+    cleanups.push(() => (globalThis.fetch = realFetch))
+    const ep = await endpoint({ maxBufferBytes: 16 * 1024, maxStreamMs: 40_000 })
+    const conn = connect({ url: ep.url + '?slow-acks', transports: ['sse'] })
+    const seen = record(conn)
+    await conn.open()
+    await until(() => ep.conns.length === 1)
+    const server = ep.conns[0]!
+    const total = 5000
+    const body = 'x'.repeat(100)
+    const sends: Promise<void>[] = []
+    for (let i = 1; i <= total; i++) {
+      sends.push(server.send(`${i} ${body}`))
+      if (sends.length >= 100) await sends.shift()
+    }
+    await Promise.all(sends)
+    // Well before the stream's end (40 s), which would otherwise be the only thing to carry the cursor.
+    await until(() => seen.messages.length >= total, 15_000, `${total} messages`)
+    expect(seen.messages.map((m) => Number(String(m).split(' ')[0]))).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+  }, 30_000)
 
   it('an expired session starts a new one, with a close and an open', async () => {
     const ep = await endpoint({ idleMs: 500 })

@@ -57,7 +57,8 @@ export function resolveTransports(o: TransportOptions): ResolvedTransports {
   if (poll !== undefined && (!poll || typeof poll !== 'object' || Array.isArray(poll))) bad('poll must be an object')
   if (process.env.NODE_ENV !== 'production') checkKeys('poll.', poll, ['interval'])
   const interval = poll && poll.interval !== undefined ? poll.interval : TRANSPORT_DEFAULTS.pollInterval
-  if (typeof interval !== 'number' || !(interval > 0 && interval < Infinity)) bad(`poll.interval must be a positive number of ms, got ${String(interval)}`)
+  if (typeof interval !== 'number' || !(interval > 0 && interval < Infinity))
+    bad(`poll.interval must be a positive number of ms, got ${String(interval)}`)
   const probe = o.probeInterval === undefined ? TRANSPORT_DEFAULTS.probeInterval : o.probeInterval
   if (probe !== false && (typeof probe !== 'number' || !(probe > 0 && probe < Infinity)))
     bad(`probeInterval must be a positive number of ms, or false, got ${String(probe)}`)

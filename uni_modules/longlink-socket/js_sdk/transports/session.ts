@@ -124,7 +124,18 @@ export function openSessionLink(
     }
     const carrier = startCarrier(
       slotKind,
-      { http: env.http, socket: env.socket, base, request, sid: s.sid, c: ++s.c, ack: () => s.inSeq, hold: s.hold, pollInterval: env.pollInterval },
+      {
+        http: env.http,
+        socket: env.socket,
+        base,
+        request,
+        sid: s.sid,
+        c: ++s.c,
+        // Every down request carries the cursor too.
+        ack: () => (ackSent = Math.max(ackSent, s.inSeq)),
+        hold: s.hold,
+        pollInterval: env.pollInterval,
+      },
       hooks,
     )
     slot.carrier = carrier
@@ -311,7 +322,9 @@ export function openSessionLink(
           // An answer without a cursor acknowledges nothing: the messages go again.
         }
         if (typeof answer.ack === 'number') settle(s, answer.ack)
-        return flush()
+        // Messages that came while this POST was out are acknowledged now: a stream's server may be waiting for that
+        // to send more (its buffer of unacknowledged messages is bounded).
+        return flush(s.inSeq > ackSent)
       }
       if (response && response.status === 410) return sessionGone()
       const problem = error || statusError(response!)
