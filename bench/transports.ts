@@ -17,7 +17,7 @@
  *    way, each client sending TRICKLE_RATE per second: requests per message the server received.
  *
  * Knobs: BENCH_TRANSPORTS_SECONDS (default 10), BENCH_TRANSPORTS_ROUNDS (5), BENCH_TRANSPORTS_MESSAGES (20000),
- * BENCH_TRANSPORTS_ROWS (comma-separated labels, websocket always included).
+ * BENCH_TRANSPORTS_WINDOW (1000), BENCH_TRANSPORTS_ROWS (comma-separated labels, websocket always included).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { WebSocket } from 'ws'
@@ -57,7 +57,7 @@ const ROWS = ALL_ROWS.filter((row) => row.kind === 'websocket' || !WANTED.length
 /** Characters per message (its send time and number, padded). */
 const SIZE = 100
 /** Sends the server leaves unsettled at most in a burst. */
-const WINDOW = 1000
+const WINDOW = Math.round(env('BENCH_TRANSPORTS_WINDOW', 1000))
 const WARMUP_MESSAGES = 500
 const LATENCY_RATE = 100
 const WARMUP_SECONDS = 1
