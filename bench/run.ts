@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- core|mqtt ...]`: runs the benchmarks, prints their figures (ratios against baselines measured
+ * `npm run bench [-- core|mqtt|transports ...]`: runs the benchmarks, prints their figures (ratios against baselines measured
  * in the same run) and writes them to bench/results/latest.json.
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
@@ -9,8 +9,16 @@ import { benchBackend } from './backend'
 import { benchMqtt } from './mqtt'
 import { benchScale } from './scale'
 import { benchSse } from './sse'
+import { benchTransports } from './transports'
 
-const suites: Record<string, () => Promise<unknown>> = { core: benchCore, mqtt: benchMqtt, backend: benchBackend, sse: benchSse, scale: benchScale }
+const suites: Record<string, () => Promise<unknown>> = {
+  core: benchCore,
+  mqtt: benchMqtt,
+  backend: benchBackend,
+  sse: benchSse,
+  transports: benchTransports,
+  scale: benchScale,
+}
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => a in suites)
