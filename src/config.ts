@@ -102,3 +102,16 @@ export function demoTransports(): TransportName[] {
   const built = import.meta.env.VITE_LONGLINK_TRANSPORTS
   return parseTransports(queryTransports()) ?? parseTransports(stored) ?? parseTransports(built) ?? DEFAULT_TRANSPORTS.slice()
 }
+
+/**
+ * The plugin's `platform` for the MQTT link: on H5 `'web'` (the browser's WebSocket, and `fetch` for the HTTP
+ * transports), elsewhere the plugin's own choice. On H5 the automatic choice would send the HTTP transports to
+ * `wx.request`: uni's H5 build rewrites the plugin's `wx.request` check into one of `uni.request`, so the check passes
+ * and the call fails.
+ */
+export function linkPlatform(): 'web' | undefined {
+  // #ifdef H5
+  return 'web'
+  // #endif
+  return undefined
+}
