@@ -295,6 +295,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       async handle(req, res, target) {
         const answer = await router(req, target)
         if (answer) return 'stream' in answer ? answer.stream(res) : sendJson(res, answer.status, answer.body)
+        // Only the embedded broker serves MQTT here; with an external one the app connects to that broker itself.
+        if (target.pathname === '/mqtt') throw new ApiError(404, 'NOT_FOUND', 'this backend uses an external broker')
         if (target.pathname === '/healthz') {
           if (req.method !== 'GET' && req.method !== 'HEAD')
             throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'use GET', undefined, { allow: 'GET, HEAD' })

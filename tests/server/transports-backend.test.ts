@@ -10,6 +10,7 @@ import { ErrorCode } from '../../uni_modules/longlink-socket/js_sdk/index'
 import type { MqttClient, MqttMessage } from '../../uni_modules/longlink-socket/js_sdk/mqtt'
 import type { TransportChange } from '../../uni_modules/longlink-socket/js_sdk/types'
 import { DEFAULT_LIMITS } from '../../server/config'
+import { startMosquitto } from '../support/brokers'
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy'
 import { until, within } from '../support/wait'
 import { api, endClients, login, mqttClient, testBackend, type TestBackend } from './helpers'
@@ -218,5 +219,17 @@ describe('admission of HTTP-transport sessions', () => {
     const down = (await (await fetch(`${backend.url}/mqtt?transport=polling&sid=${encodeURIComponent(sid)}&c=1&ack=0`)).json()) as { m: unknown[] }
     expect(down.m).toEqual([{ close: [4413, 'packet too large'] }])
     expect(backend.log.entries().some((e) => e.event === 'mqtt.packet_too_large' && e.transport === 'polling')).toBe(true)
+  })
+
+  it('with an external broker (BROKER_URL), /mqtt answers 404 on every transport', async () => {
+    const mosquitto = await startMosquitto()
+    cleanups.push(() => mosquitto.close())
+    const b = await testBackend({}, { BROKER_URL: mosquitto.url })
+    cleanups.push(() => b.close())
+    for (const transport of KINDS) {
+      const res = await openSession(b.url, {}, transport)
+      expect(res.status).toBe(404)
+      expect(await res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    }
   })
 })
