@@ -1,6 +1,7 @@
 /**
  * Wires the backend together on one HTTP server: `/api/*` the bike API (route table over the domain, event streams
- * included), `/mqtt` the embedded broker (WebSocket), `/admin*` the admin page and its live feed, `/healthz`, and `/`
+ * included), `/mqtt` the embedded broker (a plain WebSocket, or LongLink's HTTP transports and session WebSockets on the
+ * same path, see ./longlink), `/admin*` the admin page and its live feed, `/healthz`, and `/`
  * the H5 build. Everything that must survive a restart lives in the store (SQLite file by default, PostgreSQL with
  * `DATABASE_URL`). With `REDIS_URL` several such processes share one broker state (./broker/cluster) and one
  * PostgreSQL database, behind any TCP or HTTP load balancer.
@@ -26,6 +27,7 @@ import { createHttpServer, rejectSocket } from './http/server'
 import { serveStatic } from './http/static'
 import { createLockSimulator } from './lock-sim'
 import { createLogger, createLogLimiter, createLogRing, type Logger } from './log'
+import { attachLongLink, type LongLinkHandle } from './longlink/index'
 import { createStreamRegistry } from './longlink/sse'
 import { openStore } from './store/open'
 import type { Store } from './store/types'
@@ -221,35 +223,66 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       { tokens, logger: bounded, maxBodyBytes: limits.httpMaxBodyBytes, refused: () => metrics.countRefusal() },
     )
 
-    /** Open WebSocket connections per remote address (every path). */
+    /** Open WebSocket connections and `/mqtt` HTTP-transport sessions per remote address (every path). */
     const perAddress = new Map<string, number>()
+    /** The `/mqtt` HTTP-transport sessions alone, per remote address. */
+    const sessionsPerAddress = new Map<string, number>()
+    const bump = (map: Map<string, number>, address: string, by: 1 | -1): void => {
+      const n = (map.get(address) ?? 0) + by
+      if (n <= 0) map.delete(address)
+      else map.set(address, n)
+    }
+    const allowedOrigin = (req: IncomingMessage, path: string, address: string): boolean => {
+      const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined
+      if (origins.allowSocket(origin)) return true
+      metrics.countRefusal()
+      noisy.warn('ws.refused', { path, address, reason: 'origin', origin: origin?.slice(0, 200) })
+      return false
+    }
+    /** LongLink at `/mqtt` (embedded broker only): plain WebSockets stay on the broker's own path below. */
+    let longlink: LongLinkHandle | undefined
+
     const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, target: Target): void => {
       const path = target.pathname
       if (path !== '/mqtt' && path !== '/admin/live') return rejectSocket(socket, 404, 'NOT_FOUND', 'no WebSocket here')
       if (path === '/mqtt' && !broker) return rejectSocket(socket, 404, 'NOT_FOUND', 'this backend uses an external broker')
       const address = remoteAddress(req)
+      // A WebSocket joining an HTTP-transport session: the session was admitted (origin, address) when it opened and
+      // is counted as one connection whatever its carrier.
+      if (path === '/mqtt' && target.query.has('sid')) {
+        if (!allowedOrigin(req, path, address)) return rejectSocket(socket, 403, 'FORBIDDEN', 'origin not allowed')
+        if (!longlink?.handleUpgrade(req, socket, head)) rejectSocket(socket, 404, 'NOT_FOUND', 'no WebSocket here')
+        return
+      }
       const count = perAddress.get(address) ?? 0
       if (count >= limits.maxConnectionsPerAddress) {
         metrics.countRefusal()
         noisy.warn('ws.refused', { path, address, reason: 'too-many-connections', limit: limits.maxConnectionsPerAddress })
         return rejectSocket(socket, 429, 'RATE_LIMITED', 'too many connections from this address')
       }
-      if (path === '/mqtt') {
-        const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined
-        if (!origins.allowSocket(origin)) {
-          metrics.countRefusal()
-          noisy.warn('ws.refused', { path, address, reason: 'origin', origin: origin?.slice(0, 200) })
-          return rejectSocket(socket, 403, 'FORBIDDEN', 'origin not allowed')
-        }
-      }
+      if (path === '/mqtt' && !allowedOrigin(req, path, address)) return rejectSocket(socket, 403, 'FORBIDDEN', 'origin not allowed')
       perAddress.set(address, count + 1)
-      socket.once('close', () => {
-        const n = (perAddress.get(address) ?? 1) - 1
-        if (n <= 0) perAddress.delete(address)
-        else perAddress.set(address, n)
-      })
+      socket.once('close', () => bump(perAddress, address, -1))
       if (path === '/mqtt') broker!.upgrade(req, socket, head)
       else admin.upgrade(req, socket, head)
+    }
+
+    /**
+     * Who may open an HTTP-transport session at `/mqtt` (the MQTT login comes after, in the CONNECT, as on a
+     * WebSocket): an allowed origin, and an address under its connection budget. Returns the client key (the address):
+     * the module's own per-client bound, the same number, answers 429 when the address's sessions alone fill it; when
+     * its WebSockets fill it, the session is refused here (401, the only refusal `authenticate` has).
+     */
+    const admitSession = (req: IncomingMessage): string | false => {
+      const address = remoteAddress(req)
+      if (!allowedOrigin(req, '/mqtt', address)) return false
+      const sessions = sessionsPerAddress.get(address) ?? 0
+      if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress) {
+        metrics.countRefusal()
+        noisy.warn('ws.refused', { path: '/mqtt', address, reason: 'too-many-connections', limit: limits.maxConnectionsPerAddress, sessions })
+        if (sessions < limits.maxConnectionsPerAddress) return false
+      }
+      return address
     }
 
     const server = createHttpServer({
@@ -258,9 +291,12 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       noisy,
       cors: (origin) => origins.cors(origin),
       upgrade,
+      takeover: (req, res, target) => target.pathname === '/mqtt' && longlink !== undefined && longlink.handleRequest(req, res),
       async handle(req, res, target) {
         const answer = await router(req, target)
         if (answer) return 'stream' in answer ? answer.stream(res) : sendJson(res, answer.status, answer.body)
+        // Only the embedded broker serves MQTT here; with an external one the app connects to that broker itself.
+        if (target.pathname === '/mqtt') throw new ApiError(404, 'NOT_FOUND', 'this backend uses an external broker')
         if (target.pathname === '/healthz') {
           if (req.method !== 'GET' && req.method !== 'HEAD')
             throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'use GET', undefined, { allow: 'GET, HEAD' })
@@ -275,6 +311,39 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       },
     })
 
+    if (broker) {
+      const embedded = broker
+      longlink = attachLongLink(server, {
+        path: '/mqtt',
+        listen: false,
+        plainWebSocket: false,
+        authenticate: admitSession,
+        cors: (origin) => origins.cors(origin),
+        onConnection(conn) {
+          const address = conn.remoteAddress
+          bump(perAddress, address, 1)
+          bump(sessionsPerAddress, address, 1)
+          conn.on('close', () => {
+            bump(perAddress, address, -1)
+            bump(sessionsPerAddress, address, -1)
+          })
+          embedded.link(conn)
+        },
+        // The sid names this process (a proxy in front of several routes by it): the node id in the characters allowed.
+        node: config.nodeId.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 32) || 'node',
+        logger: bounded,
+        hold: limits.longlinkHoldMs,
+        maxStreamMs: limits.longlinkMaxStreamMs,
+        idleMs: limits.longlinkIdleMs,
+        maxBufferBytes: limits.longlinkMaxBufferBytes,
+        maxRequestBytes: limits.longlinkMaxRequestBytes,
+        maxSessions: limits.longlinkMaxSessions,
+        maxSessionsPerClient: limits.maxConnectionsPerAddress,
+        maxPayload: limits.longlinkMaxRequestBytes,
+      })
+      const handle = longlink
+      opened.push(() => handle.close())
+    }
     opened.push(
       () => server.close(),
       () => server.closeAll(),
@@ -323,6 +392,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
         // Streams end before the store closes: a stream reading the store at that moment must find it still open.
         streams.closeAll()
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        // Session clients hear 1001 on their carrier before the broker drops their MQTT clients.
+        await longlink?.close()
         if (broker) await broker.close()
         else await external?.close()
         server.closeAll()

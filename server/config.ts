@@ -79,8 +79,20 @@ export interface Limits {
   maxSubscriptionsPerConnection: number
   /** How long a delivery may wait for a slow subscriber's socket to drain before that subscriber is dropped (ms). */
   mqttDrainTimeoutMs: number
-  /** Simultaneous WebSocket connections from one remote address (all paths). */
+  /** Simultaneous WebSocket connections and HTTP-transport sessions of `/mqtt` from one remote address (all paths). */
   maxConnectionsPerAddress: number
+  /** `/mqtt` over HTTP (LongLink sessions): how long a long poll is held when there is nothing to send (ms, at most 50000). */
+  longlinkHoldMs: number
+  /** `/mqtt` over HTTP: an SSE stream ends after this and the client opens the next (ms, at most 50000). */
+  longlinkMaxStreamMs: number
+  /** `/mqtt` over HTTP: a session with no request and no carrier for this long expires (ms). */
+  longlinkIdleMs: number
+  /** `/mqtt` over HTTP: bytes sent to one session and not yet acknowledged; as much again may wait. */
+  longlinkMaxBufferBytes: number
+  /** `/mqtt` over HTTP: largest POST body (bytes); over it 413. */
+  longlinkMaxRequestBytes: number
+  /** `/mqtt` over HTTP: sessions in all; more get 503. */
+  longlinkMaxSessions: number
   /** Refused operations (subscribe, publish) one connection may collect in `refusalWindowMs` before it is cut off. */
   maxRefusalsPerConnection: number
   refusalWindowMs: number
@@ -115,6 +127,12 @@ export const DEFAULT_LIMITS: Limits = {
   maxSubscriptionsPerConnection: 50,
   mqttDrainTimeoutMs: 5_000,
   maxConnectionsPerAddress: 1000,
+  longlinkHoldMs: 25_000,
+  longlinkMaxStreamMs: 45_000,
+  longlinkIdleMs: 60_000,
+  longlinkMaxBufferBytes: 256 * 1024,
+  longlinkMaxRequestBytes: 256 * 1024,
+  longlinkMaxSessions: 10_000,
   maxRefusalsPerConnection: 20,
   refusalWindowMs: 60_000,
   refusalLogLines: 20,

@@ -10,7 +10,7 @@
 import { unlockedTopic, type HoldStatus, type RideView } from '@/server/api-contract'
 import { createMqttClient, LongLinkError, type MqttClientOptions, type MqttMessage } from '@/uni_modules/longlink-socket/js_sdk/mqtt'
 import { activeRides, BikeApiError, brokerConfig, login, reserve, unlock, type Credential, type Session } from './bike-api'
-import { mqttUrl } from './config'
+import { demoTransports, linkPlatform, mqttUrl } from './config'
 import { connectWithSession, sessionAuth } from './mqtt-session'
 
 export type UnlockStep = 'login' | 'connecting' | 'subscribed' | 'requested' | 'unlocked'
@@ -131,8 +131,16 @@ async function finish(
   onStep('connecting')
   const current = () => session
   // No fixed password: the hook hands out a fresh token before every attempt, so a token that expires mid-flow
-  // costs one reconnect, not the unlock.
-  const client = createMqttClient({ url, auth: sessionAuth(current), keepalive: 30, reconnect: { maxRetries: 3 }, ...extra })
+  // costs one reconnect, not the unlock. Where WebSocket is refused the client falls back to the next transport.
+  const client = createMqttClient({
+    url,
+    auth: sessionAuth(current),
+    keepalive: 30,
+    reconnect: { maxRetries: 3 },
+    transports: demoTransports(),
+    platform: linkPlatform(),
+    ...extra,
+  })
   try {
     await connectWithSession(client, current)
     let received!: (message: MqttMessage) => void

@@ -1,6 +1,7 @@
 /**
  * The embedded MQTT broker: aedes (MQTT 3.1.1) behind `ws` on the backend's HTTP server at `/mqtt` (subprotocol
- * `mqtt` or `mqttv3.1` echoed), with the rider policy of {@link ./policy}. The backend publishes through
+ * `mqtt` or `mqttv3.1` echoed), with the rider policy of {@link ./policy}. The same aedes and policy serve the LongLink
+ * connections of `/mqtt` (SSE, long-polling, polling, and WebSockets joining those sessions: {@link EmbeddedBroker.link}). The backend publishes through
  * {@link EmbeddedBroker.bus} (aedes' own `publish`: trusted, no auth hooks). With {@link EmbeddedBrokerDeps.cluster}
  * several processes share one broker state (./cluster).
  */
@@ -10,15 +11,18 @@ import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { parseBikeTopic } from '../api-contract'
 import type { Bus } from '../bus'
+import { toDuplex, type LongLinkConnection } from '../longlink/index'
 import type { ClusterState } from './cluster'
 import { createRiderPolicy, type ConnectionInfo, type PolicySources } from './policy'
-import { WebSocketDuplex } from './ws-stream'
+import { createPacketGuard, WebSocketDuplex } from './ws-stream'
 
 export interface EmbeddedBroker {
   readonly aedes: Aedes
   readonly bus: Bus
   /** Takes a WebSocket upgrade for `/mqtt` (origin and address limits are checked before). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** Serves MQTT over a LongLink connection of `/mqtt` (origin and address limits are checked before). */
+  link(conn: LongLinkConnection): void
   /** MQTT clients connected (CONNACKed). */
   online(): number
   /** The connected riders, for the admin page. */
@@ -117,6 +121,30 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
   })
   wss.on('error', (err) => logger.error('mqtt.ws_error', { error: err }))
 
+  /** The LongLink connections' streams, destroyed when the broker closes. */
+  const links = new Set<Duplex>()
+  const link = (conn: LongLinkConnection): void => {
+    const address = conn.remoteAddress
+    // The packet bound of the WebSocket path, checked before toDuplex's handler pushes the bytes (this one runs first).
+    const guard = createPacketGuard(limits.mqttMaxPacketBytes)
+    conn.on('message', (data) => {
+      const over = guard(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+      if (over === undefined) return
+      metrics.countRefusal()
+      deps.noisy.warn('mqtt.packet_too_large', { address, announced: over, limit: limits.mqttMaxPacketBytes, transport: conn.transport })
+      conn.close(4413, 'packet too large')
+    })
+    const stream = toDuplex(conn)
+    stream.on('error', () => {})
+    links.add(stream)
+    const client = aedes.handle(stream as never) as unknown as Client
+    policy.attachLink(client, conn, address)
+    conn.on('close', () => {
+      links.delete(stream)
+      policy.gone(client)
+    })
+  }
+
   const bus: Bus = {
     publish: (topic, payload, qos) =>
       new Promise<void>((resolve, reject) => {
@@ -134,6 +162,7 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
     upgrade(req, socket, head) {
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
     },
+    link,
     online: () => aedes.connectedClients,
     connections: () => policy.connections(),
     async close() {
@@ -141,6 +170,7 @@ export async function createEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Em
       closing = true
       policy.close()
       for (const ws of sockets) ws.terminate()
+      for (const stream of links) stream.destroy()
       const deadline = Date.now() + 2000
       while (aedes.connectedClients > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
       wss.close()

@@ -39,7 +39,7 @@ import { createLocalBindings, type BindRefusal, type ClusterBindings } from './b
 export interface ConnectionInfo {
   rider: string
   clientId: string
-  /** How the client reaches the broker (`mqtt/websocket`). */
+  /** How the client reaches the broker (`mqtt/websocket`, or `mqtt/<transport>` over a LongLink session). */
   transport: string
   /** Remote address, as the broker saw it. */
   address: string
@@ -49,8 +49,19 @@ export interface ConnectionInfo {
   lastRttMs: number | null
 }
 
+/** What the policy needs of a LongLink connection (see ../longlink): its carrier, and whether it closed. */
+export interface LinkLike {
+  readonly transport: string
+  on(event: 'close', handler: () => void): unknown
+}
+
 interface Meta {
-  ws: WebSocket
+  /** The WebSocket of a plain `/mqtt` connection (pinged for the round trip); null for a LongLink connection. */
+  ws: WebSocket | null
+  /** The LongLink connection (HTTP transports, or a WebSocket that joined a session); null for a plain WebSocket. */
+  link: LinkLike | null
+  /** A LongLink connection that closed (a plain WebSocket's state is its readyState). */
+  linkClosed?: boolean
   address: string
   since: number
   rider?: string
@@ -91,6 +102,9 @@ export interface PolicyDeps extends PolicySources {
 
 /** Client ids the broker accepts: printable, no spaces, nothing that could confuse a log or a topic. */
 const CLIENT_ID = /^[A-Za-z0-9_.:@-]+$/
+
+/** Whether the connection under a client is still open (a CONNECT that waited may find it gone). */
+const isOpen = (meta: Meta): boolean => (meta.ws ? meta.ws.readyState === meta.ws.OPEN : !meta.linkClosed)
 
 const refusal = (returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError =>
   Object.assign(new Error(message), { returnCode: returnCode as unknown as AuthErrorCode })
@@ -145,7 +159,8 @@ export function createRiderPolicy(deps: PolicyDeps) {
   const rtt = setInterval(() => {
     for (const client of live) {
       const meta = metas.get(client)
-      if (!meta || meta.ws.readyState !== meta.ws.OPEN) continue
+      // A LongLink connection has no ping of its own: MQTT's keepalive and the session's idle expiry watch it.
+      if (!meta?.ws || meta.ws.readyState !== meta.ws.OPEN) continue
       meta.pingSent = performance.now()
       meta.ws.ping()
     }
@@ -157,6 +172,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
     attach(client: object, ws: WebSocket, address: string): void {
       const meta: Meta = {
         ws,
+        link: null,
         address,
         since: Date.now(),
         rtt: null,
@@ -167,6 +183,25 @@ export function createRiderPolicy(deps: PolicyDeps) {
       metas.set(client, meta)
       metaOfSocket.set(ws, meta)
       ws.on('pong', onPong)
+    },
+
+    /**
+     * The same for a LongLink connection (`/mqtt` over SSE, long-polling, polling, or a WebSocket joining a session):
+     * the same login, limits, takeover and cut-offs; no ping (no round trip is measured).
+     */
+    attachLink(client: object, link: LinkLike, address: string): void {
+      const meta: Meta = {
+        ws: null,
+        link,
+        address,
+        since: Date.now(),
+        rtt: null,
+        refusalCount: 0,
+        refusalStart: Date.now(),
+        subs: [],
+      }
+      metas.set(client, meta)
+      link.on('close', () => (meta.linkClosed = true))
     },
 
     preConnect(client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void {
@@ -189,7 +224,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
       const id = client.id
       if (deps.closing()) return done(refusal(3, 'server shutting down'), false)
       // The connection went away while its CONNECT waited: register nothing for it.
-      if ((client as unknown as { closed?: boolean }).closed || !meta || meta.ws.readyState !== meta.ws.OPEN) {
+      if ((client as unknown as { closed?: boolean }).closed || !meta || !isOpen(meta)) {
         return done(refusal(3, 'connection closed'), false)
       }
       if (!username || !password) {
@@ -274,7 +309,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
       cluster.claim(id, rider, persistent, limits.maxPersistentSessionsPerRider).then(
         (why) => {
           if (why) return refused(why)
-          const gone = deps.closing() || (client as unknown as { closed?: boolean }).closed || meta.ws.readyState !== meta.ws.OPEN
+          const gone = deps.closing() || (client as unknown as { closed?: boolean }).closed || !isOpen(meta)
           const again = gone ? undefined : bindings.check(id, rider, persistent, limits.maxPersistentSessionsPerRider)
           if (gone || again || overConnections()) {
             cluster.release(id, rider).catch((err: unknown) => noisy.warn('mqtt.binding_release_failed', { clientId: id, rider, error: err }))
@@ -417,7 +452,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
         out.push({
           rider: meta.rider,
           clientId: client.id,
-          transport: 'mqtt/websocket',
+          transport: meta.link ? `mqtt/${meta.link.transport}` : 'mqtt/websocket',
           address: meta.address,
           since: meta.since,
           lastRttMs: meta.rtt,

@@ -19,6 +19,11 @@ export interface HttpServerDeps {
   noisy: LogLimiter
   /** CORS headers for a request's origin. */
   cors(origin: string | undefined): Record<string, string>
+  /**
+   * Serves a request entirely (a path mounted by another module, with its own CORS and OPTIONS answers); true when it
+   * did. Asked before anything is set on the response.
+   */
+  takeover?(req: IncomingMessage, res: ServerResponse, target: Target): boolean
   /** Answers a request; throws ApiError for 4xx. */
   handle(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void>
   /** Takes an upgrade; must answer or destroy the socket. */
@@ -80,6 +85,13 @@ export function createHttpServer(deps: HttpServerDeps): http.Server & { closeAll
           ...(!res.writableFinished && { aborted: true }),
         })
       })
+      try {
+        if (target && deps.takeover?.(req, res, target)) return
+      } catch (err) {
+        logger.error('http.error', { method: req.method, path: target!.pathname.slice(0, 200), error: err, stack: (err as Error)?.stack })
+        if (res.headersSent) return void res.destroy()
+        return sendJson(res, 500, { error: { code: 'INTERNAL', status: 500, message: 'internal error' } })
+      }
       const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined
       for (const [k, v] of Object.entries(deps.cors(origin))) res.setHeader(k, v)
       if (!target) return sendError(res, new ApiError(400, 'BAD_INPUT', 'the request target must be a path'))

@@ -4,7 +4,8 @@
  * restart the backend mid-ride (a new process's worth: closed, then started again on the same port and data
  * directory) and watch the indicator go to reconnecting and back, lock, see the summary. A ride the rider already
  * holds opens instead of a "bike busy": on this bike the page goes to the ride, on another bike it names that bike and
- * its button opens that ride. Screenshots of each step go to tests/.artifacts/ (git-ignored).
+ * its button opens that ride. Where a proxy refuses WebSockets, the MQTT link falls back to an HTTP transport and the
+ * ride page says which; `?transports=` forces one. Screenshots of each step go to tests/.artifacts/ (git-ignored).
  */
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -14,6 +15,8 @@ import { promisify } from 'node:util'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/browser'
 import { apiCall } from '../support/demo-api'
+import { startFaultProxy } from '../support/fault-proxy'
+import { freePort } from '../support/ports'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type Backend } from '../../server/app'
 import { rideSummaryText } from '../../server/assistant'
@@ -64,9 +67,9 @@ async function ownBackend(env: Record<string, string> = {}, dataDir = mkdtempSyn
   return started
 }
 
-/** Fills the unlock form of `base`'s page and presses unlock. */
-async function unlockOnPage(base: Backend, rider: string, bike: string): Promise<void> {
-  await page.goto(base.url)
+/** Fills the unlock form of `base`'s page (at `address`, default the backend's own) and presses unlock. */
+async function unlockOnPage(base: Backend, rider: string, bike: string, address = base.url): Promise<void> {
+  await page.goto(address)
   await page.locator('[data-test="unlock"]').waitFor({ timeout: 15_000 })
   await page.locator('[data-test="rider"] input').fill(rider)
   await page.locator('[data-test="bike"] input').fill(bike)
@@ -199,5 +202,45 @@ describe('H5 demo in Chromium', () => {
     await expect.poll(() => indicator.innerText(), { timeout: 10_000 }).toContain('Online')
     expect(await page.locator('[data-test="ride-title"]').innerText()).toContain('B45')
     await shot('8-other-ride-opened')
+  }, 60_000)
+
+  it('rides with WebSockets refused on the way: the MQTT link falls back to HTTP, and the ride page says which', async () => {
+    // The page is served through a proxy that answers 403 to every WebSocket upgrade and passes HTTP; the backend
+    // names the proxy as its public origin, so the app's MQTT URL (from /api/config) goes through it too.
+    const port = await freePort()
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port } })
+    try {
+      proxy.blockUpgrades(true)
+      const origin = `http://127.0.0.1:${proxy.port}`
+      const behind = await ownBackend({ PORT: String(port), PUBLIC_ORIGIN: origin })
+      await unlockOnPage(behind, 'rider5', 'B47', origin + '/')
+      const indicator = page.locator('[data-test="indicator"]')
+      await indicator.waitFor({ timeout: 20_000 })
+      await expect.poll(() => indicator.innerText(), { timeout: 15_000 }).toContain('Online')
+      expect(await page.locator('[data-test="ride-title"]').innerText()).toContain('B47')
+      // The default list is websocket, sse, long-polling: Chromium streams, so SSE wins.
+      const transport = page.locator('[data-test="transport"]')
+      await expect.poll(() => transport.innerText(), { timeout: 10_000 }).toContain('SSE')
+      expect(proxy.upgradesRefused()).toBeGreaterThan(0)
+      expect(behind.broker!.connections()).toEqual([expect.objectContaining({ rider: 'rider5', transport: 'mqtt/sse' })])
+      await shot('9-ride-over-sse')
+      await page.locator('[data-test="lock"]').click()
+      await page.locator('[data-test="summary"]').waitFor({ timeout: 10_000 })
+      expect(await page.locator('[data-test="summary"]').innerText()).toContain('B47')
+    } finally {
+      await proxy.close()
+    }
+  }, 60_000)
+
+  it('?transports=long-polling forces long-polling, WebSocket or not', async () => {
+    const plain = await ownBackend()
+    await unlockOnPage(plain, 'rider1', 'B48', `${plain.url}/?transports=long-polling`)
+    const indicator = page.locator('[data-test="indicator"]')
+    await indicator.waitFor({ timeout: 20_000 })
+    await expect.poll(() => indicator.innerText(), { timeout: 15_000 }).toContain('Online')
+    const transport = page.locator('[data-test="transport"]')
+    expect(await transport.innerText()).toContain('long-polling')
+    expect(plain.broker!.connections()).toEqual([expect.objectContaining({ rider: 'rider1', transport: 'mqtt/long-polling' })])
+    await shot('10-ride-over-long-polling')
   }, 60_000)
 })

@@ -5,8 +5,9 @@
  * with a demo rider's password (or a WeChat login code, when the backend takes one), and keeps its session through
  * token expiry: the broker closes the link when the token expires and the client comes back with a fresh one. A ride
  * the rider already holds is no dead end: under way on this bike it opens, still unlocking it goes on, on another
- * bike it is named and opens on request. Then the same flow against Debian's mosquitto as an external broker
- * (`BROKER_URL`).
+ * bike it is named and opens on request. Where WebSockets are refused on the way and `wx.request` cannot stream (no
+ * `enableChunked`), the flow's MQTT client falls back to long-polling by itself. Then the same flow against Debian's
+ * mosquitto as an external broker (`BROKER_URL`).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -15,6 +16,8 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type Backend } from '../../server/app'
 import { startMosquitto, type MosquittoBroker } from '../support/brokers'
+import { startFaultProxy } from '../support/fault-proxy'
+import { freePort } from '../support/ports'
 import { createWxSimulator } from '../support/socket-task-sim'
 import { loadMiniProgram } from '../support/wechat-sandbox'
 import { apiCall, buildMpWeixin } from '../support/demo-api'
@@ -193,7 +196,7 @@ async function runFlowInSandbox(backend: Backend, credential: Credential, bike: 
   const { runUnlockFlow } = sandbox.require('src/unlock-flow.js') as { runUnlockFlow: UnlockFlow }
   const steps: string[] = []
   const result = await runUnlockFlow(credential, bike, (step) => steps.push(step))
-  return { steps, result, sim }
+  return { steps, result, sim, sandbox }
 }
 
 describe('unlock flow of the mp-weixin build in the WeChat-shaped sandbox', () => {
@@ -337,6 +340,25 @@ describe('unlock flow of the mp-weixin build in the WeChat-shaped sandbox', () =
     expect(result.session).toBe(error.session)
     expect(sim.openTasks()).toBe(0)
   }, 30_000)
+
+  it('falls back to long-polling when WebSockets are refused on the way and wx.request cannot stream', async () => {
+    // The broker's URL (what /api/config answers) goes through a proxy that answers 403 to every WebSocket upgrade.
+    // This file's `wx.request` buffers whole answers and has no chunks (no `enableChunked`), so SSE cannot run either.
+    const port = await freePort()
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port } })
+    cleanups.push(() => proxy.close())
+    proxy.blockUpgrades(true)
+    const backend = await demoBackend({ PORT: String(port), PUBLIC_MQTT_URL: proxy.url('/mqtt') })
+    const { steps, result, sim, sandbox } = await runFlowInSandbox(backend, { rider: 'rider5', password: DEMO_PASSWORD }, 'B60')
+    expect(result.mqttUrl).toBe(proxy.url('/mqtt'))
+    expect(steps).toEqual(['login', 'connecting', 'subscribed', 'requested', 'unlocked'])
+    expect(result.message?.json()).toMatchObject({ bike: 'B60', rider: 'rider5' })
+    expect(proxy.upgradesRefused()).toBeGreaterThan(0)
+    // The plugin remembers the transport that worked for the broker's host: the next client starts there.
+    const { recall } = sandbox.require('uni_modules/longlink-socket/js_sdk/transports/memory.js') as { recall(host: string): string | undefined }
+    expect(recall(`127.0.0.1:${proxy.port}`)).toBe('long-polling')
+    expect(sim.openTasks()).toBe(0)
+  }, 60_000)
 
   it('runs to "unlocked" with an external mosquitto through BROKER_URL', async () => {
     const mosquitto: MosquittoBroker = await startMosquitto()
