@@ -1,7 +1,7 @@
-import type { MqttClient } from '@/uni_modules/longlink-socket/js_sdk/mqtt'
+import type { TransportName } from '@/uni_modules/longlink-socket/js_sdk/mqtt'
 
-/** A transport of the MQTT link (the plugin's `mqtt` entry does not export the name type itself). */
-export type TransportName = MqttClient['transport']
+/** A transport of the MQTT link. */
+export type { TransportName }
 
 /**
  * Where the demo backend is, and how the app reaches its broker. On H5 the page is served by the backend itself, so its origin is the backend; the
@@ -101,17 +101,4 @@ export function demoTransports(): TransportName[] {
   }
   const built = import.meta.env.VITE_LONGLINK_TRANSPORTS
   return parseTransports(queryTransports()) ?? parseTransports(stored) ?? parseTransports(built) ?? DEFAULT_TRANSPORTS.slice()
-}
-
-/**
- * The plugin's `platform` for the MQTT link: on H5 `'web'` (the browser's WebSocket, and `fetch` for the HTTP
- * transports), elsewhere the plugin's own choice. On H5 the automatic choice would send the HTTP transports to
- * `wx.request`: uni's H5 build rewrites the plugin's `wx.request` check into one of `uni.request`, so the check passes
- * and the call fails.
- */
-export function linkPlatform(): 'web' | undefined {
-  // #ifdef H5
-  return 'web'
-  // #endif
-  return undefined
 }

@@ -10,7 +10,7 @@
 import { unlockedTopic, type HoldStatus, type RideView } from '@/server/api-contract'
 import { createMqttClient, LongLinkError, type MqttClientOptions, type MqttMessage } from '@/uni_modules/longlink-socket/js_sdk/mqtt'
 import { activeRides, BikeApiError, brokerConfig, login, reserve, unlock, type Credential, type Session } from './bike-api'
-import { demoTransports, linkPlatform, mqttUrl } from './config'
+import { demoTransports, mqttUrl } from './config'
 import { connectWithSession, sessionAuth } from './mqtt-session'
 
 export type UnlockStep = 'login' | 'connecting' | 'subscribed' | 'requested' | 'unlocked'
@@ -138,7 +138,6 @@ async function finish(
     keepalive: 30,
     reconnect: { maxRetries: 3 },
     transports: demoTransports(),
-    platform: linkPlatform(),
     ...extra,
   })
   try {

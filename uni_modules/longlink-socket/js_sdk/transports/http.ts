@@ -116,6 +116,11 @@ function fetchRequests(fetchImpl: FetchLike): Http['request'] {
 }
 // #endif
 
+/** `host` when it has a `request` function. */
+function withRequest(host: RequestHost | undefined): RequestHost | undefined {
+  return host && typeof host.request === 'function' ? host : undefined
+}
+
 /**
  * The requests of a platform, chosen as the SSE source chooses its stream: a host object with `request`; `wx` in a
  * WeChat mini-program; `fetch` in a browser; `uni.request` elsewhere. Undefined when there is none.
@@ -131,8 +136,9 @@ export function resolveHttp(platform: unknown): Http | undefined {
     return undefined
   }
   if (host) return { request: hostRequests(host, 'custom'), stream, lifecycle: host }
-  if (name !== 'web' && typeof wx !== 'undefined' && wx && typeof wx.request === 'function')
-    return { request: hostRequests(wx, 'wx'), stream, lifecycle: wx }
+  // Through a parameter: uni-h5 rewrites a literal `wx.request` into its own `uni.request`, and H5's `wx` has none.
+  const wxHost = name !== 'web' ? withRequest(typeof wx !== 'undefined' ? wx : undefined) : undefined
+  if (wxHost) return { request: hostRequests(wxHost, 'wx'), stream, lifecycle: wxHost }
   // #ifndef MP
   const fetchImpl = name !== 'wx' ? findFetch() : undefined
   if (fetchImpl) return { request: fetchRequests(fetchImpl), stream, lifecycle: stream.lifecycle }

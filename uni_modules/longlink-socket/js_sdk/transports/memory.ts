@@ -21,12 +21,13 @@ function storage(): { get(key: string): unknown; set(key: string, value: string)
   const ls = (globalThis as { localStorage?: { getItem(k: string): string | null; setItem(k: string, v: string): void } }).localStorage
   if (ls) return { get: (k) => ls.getItem(k), set: (k, v) => ls.setItem(k, v) }
   // #endif
-  // Called by name: uni-h5 keeps only the APIs it sees in source (H5 uses localStorage above anyway).
-  if (typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function')
-    return { get: (k) => wx!.getStorageSync!(k), set: (k, v) => wx!.setStorageSync!(k, v) }
-  if (typeof uni !== 'undefined' && uni && typeof uni.getStorageSync === 'function')
-    return { get: (k) => uni!.getStorageSync!(k), set: (k, v) => uni!.setStorageSync!(k, v) }
-  return undefined
+  // Through a parameter: uni-h5 rewrites literal `wx.x` and `uni.x` calls (H5 uses localStorage above anyway).
+  return hostStorage(typeof wx !== 'undefined' ? wx : undefined) || hostStorage(typeof uni !== 'undefined' ? uni : undefined)
+}
+
+function hostStorage(host: StorageHost | undefined): { get(key: string): unknown; set(key: string, value: string): void } | undefined {
+  if (!host || typeof host.getStorageSync !== 'function' || typeof host.setStorageSync !== 'function') return undefined
+  return { get: (k) => host.getStorageSync!(k), set: (k, v) => host.setStorageSync!(k, v) }
 }
 
 /** The transport remembered for `host`, when one is and it has not expired. */
