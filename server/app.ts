@@ -27,6 +27,7 @@ import { createHttpServer, rejectSocket } from './http/server'
 import { serveStatic } from './http/static'
 import { createLockSimulator } from './lock-sim'
 import { createLogger, createLogLimiter, createLogRing, type Logger } from './log'
+import { bridgeToBroker } from './broker/bridge'
 import { attachLongLink, type LongLinkHandle } from './longlink/index'
 import { createStreamRegistry } from './longlink/sse'
 import { openStore } from './store/open'
@@ -239,13 +240,16 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       noisy.warn('ws.refused', { path, address, reason: 'origin', origin: origin?.slice(0, 200) })
       return false
     }
-    /** LongLink at `/mqtt` (embedded broker only): plain WebSockets stay on the broker's own path below. */
+    /**
+     * LongLink at `/mqtt`: with the embedded broker, the HTTP transports and session WebSockets (plain WebSockets stay on
+     * the broker's own path below); with an external one, everything, each connection bridged to that broker.
+     */
     let longlink: LongLinkHandle | undefined
 
     const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, target: Target): void => {
       const path = target.pathname
       if (path !== '/mqtt' && path !== '/admin/live') return rejectSocket(socket, 404, 'NOT_FOUND', 'no WebSocket here')
-      if (path === '/mqtt' && !broker) return rejectSocket(socket, 404, 'NOT_FOUND', 'this backend uses an external broker')
+      if (path === '/mqtt' && !broker && !longlink) return rejectSocket(socket, 404, 'NOT_FOUND', 'this backend uses an external broker')
       const address = remoteAddress(req)
       // A WebSocket joining an HTTP-transport session: the session was admitted (origin, address) when it opened and
       // is counted as one connection whatever its carrier.
@@ -261,6 +265,11 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
         return rejectSocket(socket, 429, 'RATE_LIMITED', 'too many connections from this address')
       }
       if (path === '/mqtt' && !allowedOrigin(req, path, address)) return rejectSocket(socket, 403, 'FORBIDDEN', 'origin not allowed')
+      // With an external broker LongLink takes plain WebSockets too, and counts them as its connections.
+      if (path === '/mqtt' && !broker) {
+        if (!longlink!.handleUpgrade(req, socket, head)) rejectSocket(socket, 404, 'NOT_FOUND', 'no WebSocket here')
+        return
+      }
       perAddress.set(address, count + 1)
       socket.once('close', () => bump(perAddress, address, -1))
       if (path === '/mqtt') broker!.upgrade(req, socket, head)
@@ -311,12 +320,14 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       },
     })
 
-    if (broker) {
+    const brokerUrl = config.brokerUrl
+    {
       const embedded = broker
       longlink = attachLongLink(server, {
         path: '/mqtt',
         listen: false,
-        plainWebSocket: false,
+        // The embedded broker takes plain WebSockets on its own tuned path; the bridge to an external one takes all.
+        plainWebSocket: !embedded,
         authenticate: admitSession,
         cors: (origin) => origins.cors(origin),
         onConnection(conn) {
@@ -327,7 +338,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
             bump(perAddress, address, -1)
             bump(sessionsPerAddress, address, -1)
           })
-          embedded.link(conn)
+          if (embedded) embedded.link(conn)
+          else bridgeToBroker(conn, brokerUrl!, (message) => noisy.warn('mqtt.bridge_failed', { error: message }))
         },
         // The sid names this process (a proxy in front of several routes by it): the node id in the characters allowed.
         node: config.nodeId.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 32) || 'node',

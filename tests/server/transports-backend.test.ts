@@ -221,15 +221,21 @@ describe('admission of HTTP-transport sessions', () => {
     expect(backend.log.entries().some((e) => e.event === 'mqtt.packet_too_large' && e.transport === 'polling')).toBe(true)
   })
 
-  it('with an external broker (BROKER_URL), /mqtt answers 404 on every transport', async () => {
-    const mosquitto = await startMosquitto()
-    cleanups.push(() => mosquitto.close())
-    const b = await testBackend({}, { BROKER_URL: mosquitto.url })
-    cleanups.push(() => b.close())
-    for (const transport of KINDS) {
-      const res = await openSession(b.url, {}, transport)
-      expect(res.status).toBe(404)
-      expect(await res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } })
-    }
-  })
+  it.each(['long-polling', 'websocket'] as const)(
+    'with an external broker (BROKER_URL), /mqtt bridges each %s connection to it: the unlock arrives through the broker',
+    async (kind) => {
+      const mosquitto = await startMosquitto()
+      cleanups.push(() => mosquitto.close())
+      const b = await testBackend({}, { BROKER_URL: mosquitto.url })
+      cleanups.push(() => b.close())
+      const rider = `ext_${kind.replace('-', '_')}`
+      const client = await riderClient(`${b.url.replace(/^http/, 'ws')}/mqtt`, rider, [kind], b.url)
+      await client.connect()
+      expect(client.transport).toBe(kind)
+      const unlocked = await firstMessage(client, 'mobike/unlocked/ext-1')
+      const token = await login(b.url, rider)
+      expect((await api(b.url, 'POST', '/api/bikes/ext-1/unlock', { token })).status).toBe(202)
+      expect(JSON.parse((await unlocked()).text())).toMatchObject({ bike: 'ext-1', rider })
+    },
+  )
 })
