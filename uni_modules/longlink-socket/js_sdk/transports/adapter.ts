@@ -23,6 +23,9 @@ export interface TransportsAdapter extends Adapter {
   end(): void
 }
 
+/** A WebSocket cut abnormally this soon after it opened, before any message, counts as one that never opened. */
+const CUT_SOON_MS = 30_000
+
 /** How soon after a fallback the first probe goes (unless `probeInterval` is shorter). */
 const SOON_MS = 5000
 
@@ -94,6 +97,7 @@ export function createTransportsAdapter(
       live = undefined
       const kind = list[index]!
       let opened = false
+      let openedAt = 0
       let heard = false
       let settled = false
       let gone = false
@@ -113,6 +117,7 @@ export function createTransportsAdapter(
       const wrapped: TransportEvents = {
         onOpen() {
           opened = true
+          openedAt = Date.now()
           failures = 0
           refused.clear()
           if (options.list.length > 1) remember(host, kind)
@@ -127,8 +132,9 @@ export function createTransportsAdapter(
         },
         onClose(code, reason) {
           live = undefined
-          // A WebSocket the network let open and then cut before a single message is one that does not work here.
-          if (!session && code === 1006 && !heard) opened = false
+          // A WebSocket the network let open and then cut, soon and before a single message, is one that does not work
+          // here (a quiet link that a restart ends after minutes is no such thing).
+          if (!session && code === 1006 && !heard && Date.now() - openedAt < CUT_SOON_MS) opened = false
           failed()
           events.onClose(code, reason)
         },
