@@ -161,6 +161,22 @@ describe('choice of transport', () => {
     expect(ep.proxy.upgradesRefused()).toBe(2)
   })
 
+  it('a WebSocket the network cuts (1006) right after it opened, before any message, counts as one that never opened', async () => {
+    let cut = 0
+    const ep: Endpoint = await endpoint({
+      onConnection(conn) {
+        // A middlebox that lets the upgrade through and then kills the connection.
+        if (conn.transport === 'websocket' && ++cut <= 2) setTimeout(() => ep.proxy.mode('reset'), 20)
+      },
+    })
+    const conn = connect({ url: ep.url + '?cut', transports: ['websocket', 'long-polling'], probeInterval: false })
+    const seen = record(conn)
+    void conn.open()
+    await until(() => conn.transport === 'long-polling' && conn.state === 'open', 10_000, 'open on long polling')
+    expect(seen.changes).toEqual([{ from: 'websocket', to: 'long-polling', reason: 'fallback' }])
+    expect(cut).toBe(2)
+  })
+
   it('a platform without sockets goes straight to HTTP', async () => {
     const ep = await endpoint()
     const conn = connect({ url: ep.url, transports: ['websocket', 'long-polling'], platform: { request: httpHost().request } as never })

@@ -111,6 +111,8 @@ describe('session handshake and polls', () => {
     const s = await llServer({ hold: 3000 })
     const session = await RawSession.open(s.base)
     const conn = s.conns[0]
+    // The first poll of a carrier run is answered at once (it proves the carrier); the next one is held.
+    expect((await session.poll()).body).toEqual({ seq: 1, m: [], ack: 0 })
     const started = Date.now()
     const polled = session.poll()
     await sleep(150)
@@ -127,6 +129,7 @@ describe('session handshake and polls', () => {
   it('answers an empty packet after `hold` when there is nothing to send', async () => {
     const s = await llServer({ hold: 200 })
     const session = await RawSession.open(s.base)
+    await session.poll()
     const started = Date.now()
     const r = await session.poll()
     expect(Date.now() - started).toBeGreaterThanOrEqual(180)
@@ -217,17 +220,22 @@ describe('session handshake and polls', () => {
   it('a newer carrier ends the held poll (answered empty); a smaller c is STALE', async () => {
     const s = await llServer({ hold: 5000 })
     const session = await RawSession.open(s.base)
+    await session.poll({ c: 1 })
     const first = session.poll({ c: 1 })
     await sleep(100)
+    // The first poll of the newer run is answered at once, and ends the held one.
     const second = session.poll({ c: 2 })
     const r1 = await first
     expect(r1.status).toBe(200)
     expect(r1.body.m).toEqual([])
+    expect((await second).body.m).toEqual([])
     const stale = await session.poll({ c: 1 })
     expect(stale.status).toBe(409)
     expect(stale.body.error).toBe('STALE')
+    const third = session.poll({ c: 2 })
+    await sleep(50)
     await s.conns[0].send('after')
-    expect((await second).body.m).toEqual(['after'])
+    expect((await third).body.m).toEqual(['after'])
   })
 
   it('polls of one long-polling run share c: each ends the one before', async () => {
@@ -301,8 +309,11 @@ describe('SSE', () => {
     // A newer carrier ends the stream.
     const poll = session.poll({ c: 2, ack: 4, take: false })
     await stream.ended
+    expect((await poll).body).toEqual({ seq: 5, m: [], ack: 0 })
+    const next = session.poll({ c: 2, ack: 4, take: false })
+    await sleep(50)
     await s.conns[0].send('m5')
-    expect((await poll).body).toEqual({ seq: 5, m: ['m5'], ack: 0 })
+    expect((await next).body).toEqual({ seq: 5, m: ['m5'], ack: 0 })
   })
 
   it('a client that stops reading: the stream waits for the socket to drain, then goes on without a gap', async () => {

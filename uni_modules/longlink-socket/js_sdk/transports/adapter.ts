@@ -113,20 +113,27 @@ export function createTransportsAdapter(
         if (failures >= 2) move((index + 1) % list.length, 'fallback')
       }
       const session = kind !== 'websocket' || !!env.session
+      /** This transport works here: its failures start over and it is remembered. */
+      const proven = () => {
+        failures = 0
+        refused.clear()
+        if (options.list.length > 1) remember(host, kind)
+      }
       let link: SessionLink | undefined
       const wrapped: TransportEvents = {
         onOpen() {
           opened = true
           openedAt = Date.now()
-          failures = 0
-          refused.clear()
-          if (options.list.length > 1) remember(host, kind)
+          // A session's link proved itself (an answer came through); a plain WebSocket does once a message arrives (or
+          // it outlived a cut that would count against it).
+          if (session) proven()
           events.onOpen()
           if (link && link === live)
             schedule(soon && options.probeInterval !== false ? Math.min(SOON_MS, options.probeInterval) : options.probeInterval)
           soon = false
         },
         onMessage(data) {
+          if (!heard && !session) proven()
           heard = true
           events.onMessage(data)
         },
@@ -134,7 +141,10 @@ export function createTransportsAdapter(
           live = undefined
           // A WebSocket the network let open and then cut, soon and before a single message, is one that does not work
           // here (a quiet link that a restart ends after minutes is no such thing).
-          if (!session && code === 1006 && !heard && Date.now() - openedAt < CUT_SOON_MS) opened = false
+          if (!session && opened && !heard) {
+            if (code === 1006 && Date.now() - openedAt < CUT_SOON_MS) opened = false
+            else proven()
+          }
           failed()
           events.onClose(code, reason)
         },
