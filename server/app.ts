@@ -280,7 +280,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
      * Who may open an HTTP-transport session at `/mqtt` (the MQTT login comes after, in the CONNECT, as on a
      * WebSocket): an allowed origin, and an address under its connection budget. Returns the client key (the address):
      * the module's own per-client bound, the same number, answers 429 when the address's sessions alone fill it; when
-     * its WebSockets fill it, the session is refused here (401, the only refusal `authenticate` has).
+     * its WebSockets fill it, the session is refused here with 429 as well (a refusal for now).
      */
     const admitSession = (req: IncomingMessage): string | false => {
       const address = remoteAddress(req)
@@ -289,7 +289,8 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
       if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress) {
         metrics.countRefusal()
         noisy.warn('ws.refused', { path: '/mqtt', address, reason: 'too-many-connections', limit: limits.maxConnectionsPerAddress, sessions })
-        if (sessions < limits.maxConnectionsPerAddress) return false
+        // A refusal for now, not for good: the module answers 429 and the client retries later.
+        if (sessions < limits.maxConnectionsPerAddress) throw Object.assign(new Error('too many connections from this address'), { status: 429 })
       }
       return address
     }

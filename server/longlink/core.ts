@@ -33,7 +33,10 @@ export class Core {
     let result: boolean | string | void
     try {
       result = await this.options.authenticate?.(req)
-    } catch {
+    } catch (err) {
+      // A refusal for now (the server is full, the address over its budget) is not one for good: the client retries.
+      const status = (err as { status?: unknown } | null)?.status
+      if (status === 429 || status === 503) throw new HttpError(status, 'TOO_MANY_SESSIONS', 'too many connections now', { 'retry-after': '5' })
       throw new HttpError(401, 'NOT_AUTHORIZED', 'not authorized')
     }
     if (result === false) throw new HttpError(401, 'NOT_AUTHORIZED', 'not authorized')

@@ -8,7 +8,7 @@ import { remoteAddressOf, type Core } from './core'
 import { badRequest, HttpError, sendHttpError, sendJson } from './errors'
 import { PollCarrier, SseCarrier } from './http-carriers'
 import { parsePacketText } from './packet'
-import { queryCounter } from './query'
+import { queryCounter, lastParam } from './query'
 import { SID_PATTERN, type Session } from './session'
 
 const HTTP_TRANSPORTS = new Set(['sse', 'long-polling', 'polling'])
@@ -18,14 +18,14 @@ type HttpTransport = 'sse' | 'long-polling' | 'polling'
 class Gone extends Error {}
 
 function transportOf(query: URLSearchParams): HttpTransport {
-  const t = query.get('transport')
+  const t = lastParam(query, 'transport')
   if (t === null || !HTTP_TRANSPORTS.has(t)) throw badRequest('"transport" must be sse, long-polling or polling')
   return t as HttpTransport
 }
 
 /** The live session a request names; throws 400 (bad sid) or 410. */
 function sessionOf(core: Core, query: URLSearchParams): Session {
-  const sid = query.get('sid')!
+  const sid = lastParam(query, 'sid')!
   if (!SID_PATTERN.test(sid)) throw badRequest('"sid" is malformed')
   const session = core.session(sid)
   if (!session) throw new HttpError(410, 'SESSION_GONE', 'unknown, expired or closed session')
@@ -71,7 +71,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 
 async function open(core: Core, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, headers: Record<string, string>): Promise<void> {
   const transport = transportOf(query)
-  if (query.get('open') !== '1') throw badRequest('"open" must be 1')
+  if (lastParam(query, 'open') !== '1') throw badRequest('"open" must be 1')
   if (query.has('sid')) throw badRequest('"open" and "sid" do not go together')
   const address = remoteAddressOf(req)
   const key = await core.authorize(req, address)
@@ -150,7 +150,11 @@ function corsHeaders(core: Core, req: IncomingMessage): Record<string, string> {
     if (req.method !== 'OPTIONS') return { ...extra }
     return {
       'access-control-allow-methods': 'GET, POST, OPTIONS',
-      'access-control-allow-headers': 'authorization, content-type, last-event-id',
+      // What the client asks for (its auth hook's headers among them); the host's `cors` may narrow it.
+      'access-control-allow-headers':
+        typeof req.headers['access-control-request-headers'] === 'string'
+          ? req.headers['access-control-request-headers'].slice(0, 1000)
+          : 'authorization, content-type, last-event-id',
       'access-control-max-age': '600',
       ...extra,
     }

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import { remoteAddressOf, type Core } from './core'
 import { badRequest, HttpError, rejectUpgrade } from './errors'
 import { acceptPlainWebSocket } from './plain-ws'
-import { queryCounter } from './query'
+import { queryCounter, lastParam } from './query'
 import { SID_PATTERN } from './session'
 import { SessionSocket } from './session-ws'
 
@@ -31,9 +31,9 @@ async function plain(core: Core, req: IncomingMessage, socket: Duplex, head: Buf
 }
 
 function joining(core: Core, req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): void {
-  const transport = query.get('transport')
+  const transport = lastParam(query, 'transport')
   if (transport !== null && transport !== 'websocket') throw badRequest('"transport" must be websocket')
-  const sid = query.get('sid')!
+  const sid = lastParam(query, 'sid')!
   if (!SID_PATTERN.test(sid)) throw badRequest('"sid" is malformed')
   const c = queryCounter(query, 'c', 1)
   const ack = queryCounter(query, 'ack', 0, 0)

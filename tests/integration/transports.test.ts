@@ -126,8 +126,12 @@ describe.each(['long-polling', 'polling', 'sse'] as const)('%s alone', (kind) =>
     expect(ep.requests()).toBeGreaterThan(2)
     expect(seen.closes).toBe(0)
     const closed = new Promise<[number, string]>((resolve) => server.on('close', (code, reason) => resolve([code, reason])))
+    // A send made just before the close goes out with it, and resolves: the server acknowledged it.
+    const last = conn.send('last words')
     await conn.close(4001, 'bye')
+    await expect(last).resolves.toBeUndefined()
     expect(await closed).toEqual([4001, 'bye'])
+    expect(ep.received.get(server.id)!.at(-1)).toBe('last words')
   })
 })
 
@@ -220,7 +224,17 @@ describe('choice of transport', () => {
     expect(seen.opens).toBe(1)
     expect(seen.changes.at(-1)).toEqual({ from: 'long-polling', to: 'websocket', reason: 'upgrade' })
     expect(ep.conns.length).toBe(1)
-  })
+    // Well past the probe's own deadline (10 s), the upgraded link keeps carrying both ways, untouched.
+    for (let i = 1; i <= 110; i++) {
+      await sleep(100)
+      void conn.send(`late${i}`)
+      await server.send(`late${i}`)
+    }
+    await until(() => seen.messages.length === n + 110, 5000, 'the late messages')
+    expect(seen.closes).toBe(0)
+    expect(seen.opens).toBe(1)
+    expect(conn.transport).toBe('websocket')
+  }, 40_000)
 })
 
 describe('delivery across drops', () => {

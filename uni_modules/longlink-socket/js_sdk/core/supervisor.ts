@@ -101,7 +101,7 @@ const EVENTS = ['open', 'message', 'close', 'error', 'reconnecting', 'state', 't
  */
 export function createSupervisor<E extends SupervisedEvents>(
   options: ResolvedOptions,
-  adapter: Pick<Adapter, 'name' | 'lifecycle' | 'recoverable'>,
+  adapter: Pick<Adapter, 'name' | 'lifecycle' | 'recoverable' | 'blocked'>,
   driver: LinkDriver,
 ): Supervisor<E> {
   const { auth, log } = options
@@ -312,6 +312,8 @@ export function createSupervisor<E extends SupervisedEvents>(
 
   /** Something blocks the link (no network, app hidden): drop what is under way and wait for `resume`. */
   function pause(reason: 'network-lost' | 'background'): void {
+    // Told first: the attempt dropped now failed because of this, not because of its transport.
+    if (adapter.blocked) adapter.blocked()
     if (state === 'open' || state === 'connecting') down(reason)
     else if (state === 'reconnecting') {
       clearTimeout(retryTimer)
@@ -409,6 +411,7 @@ export function createSupervisor<E extends SupervisedEvents>(
       // asks the network type again.
       attempt = links = 0
       networkDown = hidden = false
+      refused = undefined
       stopWatching = watch(adapter.lifecycle)
       connect('open')
     }

@@ -4,7 +4,7 @@
  * To the supervisor it is an adapter like any: one link per attempt.
  */
 import { fail, type LongLinkError } from '../errors'
-import type { Adapter, Transport, TransportEvents } from '../transport'
+import type { Adapter, Transport, TransportEvents, TransportRequest } from '../transport'
 import type { Http } from './http'
 import { recall, remember } from './memory'
 import type { ResolvedTransports, TransportChange, TransportName } from './options'
@@ -54,6 +54,10 @@ export function createTransportsAdapter(
    * refused may have been a passing one.
    */
   let soon = index > 0
+  /** Makes the attempt under way count for nothing (the client went offline or to the background). */
+  let settleAttempt: (() => void) | undefined
+  /** The last attempt's request: its URL (the app's and the auth hook's query) and headers. */
+  let lastRequest: TransportRequest | undefined
   /** The open session link, while there is one. */
   let live: SessionLink | undefined
   let probeTimer: ReturnType<typeof setTimeout> | undefined
@@ -68,7 +72,10 @@ export function createTransportsAdapter(
       return list[index]!
     },
     onTransport: undefined,
-    blocked: () => void (failures = 0),
+    blocked() {
+      failures = 0
+      if (settleAttempt) settleAttempt()
+    },
     recoverable: () => list.some((name) => !refused.has(name)),
     end() {
       clearTimeout(probeTimer)
@@ -77,14 +84,18 @@ export function createTransportsAdapter(
       const s = env.session
       env.session = undefined
       if (!s) return
+      // The server is told, after what it has not acknowledged yet (numbered from the oldest, as every POST is), so it
+      // need not wait for the session to expire; whether it hears it changes nothing here.
+      const items = s.outbox.map((out) => out.item)
+      items.push({ close: [1000, ''] })
+      const body = JSON.stringify({ seq: s.outbox.length ? s.outbox[0]!.seq : s.outSeq + 1, m: items, ack: s.inSeq })
       failOutbox(s, fail('CLOSED', 'closed by close()'))
-      // The server is told, so it need not wait for the session to expire; whether it hears it changes nothing here.
-      const body = JSON.stringify({ seq: s.outSeq + 1, m: [{ close: [1000, ''] }], ack: s.inSeq })
+      const request = lastRequest || { url, header: undefined }
       env.http.request(
         {
-          url: withQuery(httpUrl(url), { transport: list[index] === 'websocket' ? 'long-polling' : list[index]!, sid: s.sid }),
+          url: withQuery(httpUrl(request.url), { transport: list[index] === 'websocket' ? 'long-polling' : list[index]!, sid: s.sid }),
           method: 'POST',
-          header: { 'Content-Type': 'application/json' },
+          header: { ...request.header, 'Content-Type': 'application/json' },
           body,
           timeout: REQUEST_SLACK_MS,
         },
@@ -95,6 +106,7 @@ export function createTransportsAdapter(
     open(request, events) {
       clearTimeout(probeTimer)
       live = undefined
+      lastRequest = request
       const kind = list[index]!
       let opened = false
       let openedAt = 0
@@ -102,10 +114,14 @@ export function createTransportsAdapter(
       let settled = false
       let gone = false
       /** This attempt never opened: two in a row (or one that cannot work here) move on to the next transport. */
+      settleAttempt = () => (settled = true)
       const failed = (error?: LongLinkError) => {
         if (settled || opened) return
         settled = true
-        if (gone || (error && error.code === 'NOT_AUTHORIZED')) return
+        // Refused credentials, a session the server forgot, a server answering it is busy or broken (5xx, 429): the
+        // server was reached, so none of these says anything about the transport.
+        const status = error && error.status
+        if (gone || (error && error.code === 'NOT_AUTHORIZED') || (status && (status >= 500 || status === 429))) return
         const final = !!error && /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code)
         if (final) refused.add(kind)
         // What this platform cannot do, or refuses for good, is not tried a second time.

@@ -144,6 +144,8 @@ function sseCarrier(ctx: CarrierContext, hooks: CarrierHooks): Carrier {
   let stopped = false
   let abort: (() => void) | undefined
   let rotateTimer: ReturnType<typeof setTimeout> | undefined
+  /** The current stream's hello arrived. */
+  let helloSeen = false
   const parser = createSseParser({
     event(event) {
       if (stopped) return
@@ -154,6 +156,7 @@ function sseCarrier(ctx: CarrierContext, hooks: CarrierHooks): Carrier {
         return halt(fail('CONNECT_FAILED', 'not a LongLink stream event'))
       }
       if (event.type === 'hello') {
+        helloSeen = true
         if (r.ok()) hooks.ready()
         const ack = (data as { ack?: unknown }).ack
         if (typeof ack === 'number' && !stopped) hooks.packet({ ack })
@@ -174,8 +177,10 @@ function sseCarrier(ctx: CarrierContext, hooks: CarrierHooks): Carrier {
   const open = (): void => {
     if (stopped) return
     end()
+    helloSeen = false
     const url = withQuery(ctx.base, { transport: 'sse', sid: ctx.sid, c: ctx.c, ack: ctx.ack() })
-    const header = { ...ctx.request.header, Accept: 'text/event-stream', 'Cache-Control': 'no-cache' }
+    // No other header: in a browser every one beyond the simple ones costs a CORS preflight.
+    const header = { ...ctx.request.header, Accept: 'text/event-stream' }
     let failed = false
     abort = ctx.http.stream.open(
       { url, method: 'GET', header, body: undefined, timeout: undefined },
@@ -198,8 +203,9 @@ function sseCarrier(ctx: CarrierContext, hooks: CarrierHooks): Carrier {
             halt(fail('CONNECT_FAILED', 'stream handler failed', error))
           }
         },
-        // The server ends a healthy stream after its maximum duration: the next one resumes from the cursor.
-        end: () => stopped || failed || (parser.end(), open()),
+        // The server ends a healthy stream after its maximum duration: the next one resumes from the cursor. A stream that
+        // ended before its hello never worked (a proxy that answers and closes): an error, retried with a backoff.
+        end: () => stopped || failed || (parser.end(), helloSeen ? open() : halt(fail('CONNECT_FAILED', 'the stream ended before its hello'))),
         fail: (error) => stopped || failed || halt(error),
       },
     )

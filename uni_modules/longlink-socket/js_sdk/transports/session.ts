@@ -63,6 +63,11 @@ const ACK_EVERY = 64
 /** Room kept in a POST body for the envelope. */
 const ENVELOPE_BYTES = 256
 
+/** The bytes an item takes in a body: its JSON (quotes and escapes included) and a separator. */
+function itemBytes(item: Item): number {
+  return typeof item === 'string' ? utf8Length(JSON.stringify(item)) + 1 : JSON.stringify(item).length + 1
+}
+
 /** Rejects every waiting send of `session` with `error`. */
 export function failOutbox(session: Session, error: LongLinkError): void {
   for (const out of session.outbox.splice(0)) if (out.settle) out.settle[1](error)
@@ -169,6 +174,7 @@ export function openSessionLink(
   function promote(slot: Slot): void {
     const old = active
     probing = undefined
+    clearTimeout(probeTimer)
     slot.ready = true
     active = slot
     if (old && old.carrier) old.carrier.stop()
@@ -182,17 +188,19 @@ export function openSessionLink(
 
   function probeFailed(): void {
     const slot = probing
-    probing = undefined
     clearTimeout(probeTimer)
-    if (slot && slot.carrier) slot.carrier.stop()
+    if (!slot) return
+    probing = undefined
+    if (slot.carrier) slot.carrier.stop()
     probeDone && probeDone(false)
-    // The probe may have claimed the session from the running carrier: that one starts again with a newer number.
-    if (!over && active && (active.paused || slot?.kind !== 'websocket')) {
+    // The probe may have claimed the session from the running carrier (an HTTP probe claims it when it starts): that
+    // one starts again with a newer number. An HTTP carrier may take sends at once (POSTs); a WebSocket only once its
+    // hello came.
+    if (!over && active && (active.paused || slot.kind !== 'websocket')) {
       if (active.carrier) active.carrier.stop()
-      const wasReady = active.ready
-      const slotKind = active.kind
-      const next = launch(slotKind, 'active')
-      next.ready = wasReady
+      const wasReady = active.ready && active.kind !== 'websocket'
+      const next = launch(active.kind, 'active')
+      if (next === active) next.ready = next.ready || wasReady
     }
   }
 
@@ -242,10 +250,21 @@ export function openSessionLink(
     if (Array.isArray(close)) {
       // The server closed the connection: say we heard it (so it can forget the session), then report the close.
       env.session = undefined
-      ackSent = -1
-      post(s, [], s.inSeq)
+      const carrier = active && active.carrier
+      if (carrier && carrier.send) carrier.send(JSON.stringify({ ack: s.inSeq }))
+      else post(s, [], s.inSeq)
       failOutbox(s, fail('SEND_FAILED', 'the server closed the connection before it acknowledged this message'))
       return end(() => events.onClose(Number(close[0]) || 1000, String(close[1] ?? '')), true)
+    }
+  }
+
+  /** The server's cursor in a POST's answer; -1 (nothing acknowledged: the messages go again) without one. */
+  function ackOf(body: string): number {
+    try {
+      const ack = (JSON.parse(body) as { ack?: unknown }).ack
+      return typeof ack === 'number' ? ack : -1
+    } catch {
+      return -1
     }
   }
 
@@ -301,27 +320,26 @@ export function openSessionLink(
     const batch: Item[] = []
     let size = 0
     for (const out of outbox) {
-      size += typeof out.item === 'string' ? utf8Length(out.item) + 8 : ((out.item as { b?: string }).b?.length ?? 64)
+      size += itemBytes(out.item)
       if (batch.length && size > s.maxRequestBytes - ENVELOPE_BYTES) break
       batch.push(out.item)
     }
     const body = JSON.stringify(batch.length ? { seq: outbox[0]!.seq, m: batch, ack } : { ack })
-    const url = withQuery(base, { transport: kindOf(), sid: s.sid })
+    const kindNow = kindOf()
+    // A POST names an HTTP transport (the server takes any for any session), never the WebSocket.
+    const url = withQuery(base, { transport: kindNow === 'websocket' ? 'long-polling' : kindNow, sid: s.sid })
     const header = { ...request.header, 'Content-Type': 'application/json' }
     posting = env.http.request({ url, method: 'POST', header, body, timeout: REQUEST_SLACK_MS }, (error, response) => {
       posting = undefined
-      if (done) return done()
+      if (done) {
+        if (!error && response!.status === 200) settle(s, ackOf(response!.body))
+        return done()
+      }
       if (over || env.session !== s) return
       if (!error && response!.status === 200) {
         postErrors = 0
         ackSent = Math.max(ackSent, ack)
-        let answer: { ack?: unknown } = {}
-        try {
-          answer = JSON.parse(response!.body)
-        } catch {
-          // An answer without a cursor acknowledges nothing: the messages go again.
-        }
-        if (typeof answer.ack === 'number') settle(s, answer.ack)
+        settle(s, ackOf(response!.body))
         // Messages that came while this POST was out are acknowledged now: a stream's server may be waiting for that
         // to send more (its buffer of unacknowledged messages is bounded).
         return flush(s.inSeq > ackSent)
@@ -387,7 +405,7 @@ export function openSessionLink(
       const s = env.session
       if (over || !s) return Promise.reject(fail('SEND_FAILED', 'link not open'))
       const item = toItem(toWire(data))
-      const size = typeof item === 'string' ? utf8Length(item) : (item as { b: string }).b.length
+      const size = itemBytes(item)
       if (size > s.maxRequestBytes - ENVELOPE_BYTES) {
         return Promise.reject(fail('INVALID_DATA', `message of ${size} bytes is over the server's ${s.maxRequestBytes}-byte request limit`))
       }
@@ -428,6 +446,7 @@ export function openSessionLink(
           probeDone = undefined
           resolve(ok)
         }
+        clearTimeout(probeTimer)
         probeTimer = setTimeout(probeFailed, PROBE_MS)
         launch(probeKind, 'probe')
       })
