@@ -157,6 +157,26 @@ describe('on a WeChat-shaped host', () => {
     await expect(only.open()).rejects.toMatchObject({ code: 'SOCKET_LIMIT' })
   })
 
+  it('an attempt dropped because the app went to the background is not held against the transport', async () => {
+    const s = await setup()
+    // New connections hang (a dead network): each attempt ends by the connect deadline.
+    s.proxy.mode('blackhole')
+    const conn = connect(s, { url: `${s.url}?t=hidden`, transports: ['websocket', 'sse'], connectTimeout: 400, probeInterval: false })
+    const seen = changes(conn)
+    const states: string[] = []
+    conn.on('state', (change) => states.push(`${change.to}:${change.reason}`))
+    void conn.open().catch(() => {})
+    // One attempt timed out; the next is under way when the app is hidden.
+    await until(() => states.filter((st) => st.startsWith('connecting')).length === 2, 5000, 'the second attempt')
+    s.sockets.hide()
+    await until(() => conn.state === 'offline', 2000, 'offline')
+    s.proxy.mode('pass')
+    s.sockets.show()
+    await until(() => conn.state === 'open', 5000, 'open again')
+    expect(conn.transport).toBe('websocket')
+    expect(seen).toEqual([])
+  })
+
   it('failures while offline are not held against the transport', async () => {
     const s = await setup()
     const conn = connect(s, { url: `${s.url}?t=offline`, transports: ['websocket', 'long-polling'] })
