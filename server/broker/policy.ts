@@ -156,6 +156,14 @@ export function createRiderPolicy(deps: PolicyDeps) {
     meta.pingSent = undefined
   }
 
+  /** A new connection's record, over a WebSocket or a LongLink connection. */
+  function register(client: object, ws: WebSocket | null, link: LinkLike | null, address: string): Meta {
+    const now = Date.now()
+    const meta: Meta = { ws, link, address, since: now, rtt: null, refusalCount: 0, refusalStart: now, subs: [] }
+    metas.set(client, meta)
+    return meta
+  }
+
   const rtt = setInterval(() => {
     for (const client of live) {
       const meta = metas.get(client)
@@ -170,17 +178,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
   return {
     /** Keeps what the policy needs to know about a new WebSocket connection. */
     attach(client: object, ws: WebSocket, address: string): void {
-      const meta: Meta = {
-        ws,
-        link: null,
-        address,
-        since: Date.now(),
-        rtt: null,
-        refusalCount: 0,
-        refusalStart: Date.now(),
-        subs: [],
-      }
-      metas.set(client, meta)
+      const meta = register(client, ws, null, address)
       metaOfSocket.set(ws, meta)
       ws.on('pong', onPong)
     },
@@ -190,17 +188,7 @@ export function createRiderPolicy(deps: PolicyDeps) {
      * the same login, limits, takeover and cut-offs; no ping (no round trip is measured).
      */
     attachLink(client: object, link: LinkLike, address: string): void {
-      const meta: Meta = {
-        ws: null,
-        link,
-        address,
-        since: Date.now(),
-        rtt: null,
-        refusalCount: 0,
-        refusalStart: Date.now(),
-        subs: [],
-      }
-      metas.set(client, meta)
+      const meta = register(client, null, link, address)
       link.on('close', () => (meta.linkClosed = true))
     },
 

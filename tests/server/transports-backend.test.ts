@@ -126,21 +126,18 @@ describe('the rider policy over the HTTP transports', () => {
   )
 
   it('the same rider and client id connecting again replaces the old session link (takeover)', async () => {
-    const options = { clientId: 'tb-take-1', reconnect: false as const }
-    const first = mqttClient(backend.mqttUrl, {
-      ...options,
-      username: 'tb_take',
-      password: await login(backend.url, 'tb_take'),
-      transports: ['long-polling'],
-    })
+    const link = async (transport: MqttClient['transport']) =>
+      mqttClient(backend.mqttUrl, {
+        clientId: 'tb-take-1',
+        reconnect: false,
+        username: 'tb_take',
+        password: await login(backend.url, 'tb_take'),
+        transports: [transport],
+      })
+    const first = await link('long-polling')
     await first.connect()
     const closed = new Promise<void>((resolve) => first.on('close', () => resolve()))
-    const second = mqttClient(backend.mqttUrl, {
-      ...options,
-      username: 'tb_take',
-      password: await login(backend.url, 'tb_take'),
-      transports: ['sse'],
-    })
+    const second = await link('sse')
     await second.connect()
     await within(closed, 5000, 'the first link closed')
     expect(backend.log.entries().some((e) => e.event === 'mqtt.takeover' && e.rider === 'tb_take')).toBe(true)

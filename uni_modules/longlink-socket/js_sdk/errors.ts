@@ -158,3 +158,11 @@ export function platformError(res: unknown, code: ErrorCode, what: string, url: 
           : code
   return fail(code, `${what}: ${said}${process.env.NODE_ENV !== 'production' ? FIXES[code] || '' : ''}`, res)
 }
+
+/**
+ * A refusal that repeating the same attempt cannot change (the socket limit, a domain outside the allow-list, an
+ * insecure URL): the client stops, unless another transport is left.
+ */
+export function refusedForGood(error: LongLinkError): boolean {
+  return /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code)
+}

@@ -1,4 +1,4 @@
-import { fail, LongLinkError, messageOf } from '../errors'
+import { fail, LongLinkError, messageOf, refusedForGood } from '../errors'
 import type { Adapter, LifecycleHost, TransportRequest } from '../transport'
 import type { AuthResult, CloseReason, ConnectionEvents, ConnectionState, TransitionReason } from '../types'
 import { backoffDelay } from './backoff'
@@ -151,6 +151,8 @@ export function createSupervisor<E extends SupervisedEvents>(
     const from = state
     if (from === to) return
     state = to
+    // Whatever failed on the way offline failed because of the network or the background, not of the transport.
+    if (to === 'offline' && adapter.blocked) adapter.blocked()
     log('debug', `${from} -> ${to} (${reason})`)
     emit('state', { from, to, reason } as E['state'])
   }
@@ -224,11 +226,7 @@ export function createSupervisor<E extends SupervisedEvents>(
     // Refused a socket, the URL's domain or an unencrypted URL: retrying cannot help until one closes or the app's
     // setup changes. (An open link that reports it is replaced like any.)
     // Unless the adapter has another way to go (another transport: a request is not a socket, nor on the same domain list).
-    if (
-      state === 'connecting' &&
-      /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code) &&
-      !(adapter.recoverable && adapter.recoverable())
-    ) {
+    if (state === 'connecting' && refusedForGood(error) && !(adapter.recoverable && adapter.recoverable())) {
       return terminal(error, error.code === 'SOCKET_LIMIT' ? 'socket-limit' : 'error')
     }
     down('error', state === 'connecting' && error.code === 'SOCKET_ERROR' ? fail('CONNECT_FAILED', error.message, error) : error, error.message)

@@ -43,6 +43,15 @@ interface RequestTaskLike {
 
 const toString = Object.prototype.toString
 
+/** Aborts a request task; an aborted or finished one may refuse, and is forgotten either way. */
+export function abortTask(task: { abort?(): void } | undefined): void {
+  try {
+    if (task && typeof task.abort === 'function') task.abort()
+  } catch {
+    // See above.
+  }
+}
+
 /** Header names lower-cased, values as strings (hosts differ in the case they hand names over in). */
 export function lowerCaseHeaders(header: Record<string, unknown> | undefined): Record<string, string> {
   const out: Record<string, string> = {}
@@ -91,13 +100,7 @@ export function createRequestTransport(host: RequestHost, name: string): StreamT
       /** The platform's `fail`, or a throw from `request` itself. */
       // A domain outside the request allow-list, http:// where https:// is required and TLS failures get their codes.
       const failed = (res: unknown) => finish(platformError(res, 'CONNECT_FAILED', `${name}.request failed`, request.url))
-      const cancel = () => {
-        try {
-          task && typeof task.abort === 'function' && task.abort()
-        } catch {
-          // An aborted or finished task may refuse; it is forgotten either way.
-        }
-      }
+      const cancel = () => abortTask(task)
       try {
         task = host.request({
           url: request.url,

@@ -3,7 +3,7 @@
  * the winner per host, and probes the earlier ones again (now and then, and on a network change) make-before-break.
  * To the supervisor it is an adapter like any: one link per attempt.
  */
-import { fail, type LongLinkError } from '../errors'
+import { fail, refusedForGood, type LongLinkError } from '../errors'
 import type { Adapter, Transport, TransportEvents, TransportRequest } from '../transport'
 import type { Http } from './http'
 import { recall, remember } from './memory'
@@ -122,7 +122,7 @@ export function createTransportsAdapter(
         // server was reached, so none of these says anything about the transport.
         const status = error && error.status
         if (gone || (error && error.code === 'NOT_AUTHORIZED') || (status && (status >= 500 || status === 429))) return
-        const final = !!error && /^(SOCKET_LIMIT|DOMAIN_NOT_ALLOWED|INSECURE_URL)$/.test(error.code)
+        const final = !!error && refusedForGood(error)
         if (final) refused.add(kind)
         // What this platform cannot do, or refuses for good, is not tried a second time.
         failures += final || (error && error.code === 'NOT_SUPPORTED') ? 2 : 1

@@ -6,7 +6,7 @@
 import { fail, platformError, type LongLinkError } from '../errors'
 import type { LifecycleHost } from '../transport'
 import { resolveStreamTransport } from '../sse/platform'
-import type { StreamTransport } from '../sse/stream'
+import { abortTask, type StreamTransport } from '../sse/stream'
 import type { EventSourcePlatform, RequestHost } from '../sse/types'
 // #ifndef MP
 import { findFetch, type FetchLike } from '../sse/fetch'
@@ -51,13 +51,7 @@ function hostRequests(host: RequestHost, name: string): Http['request'] {
       clearTimeout(timer)
       done(error, response)
     }
-    const abort = () => {
-      try {
-        task && typeof task.abort === 'function' && task.abort()
-      } catch {
-        // A finished task may refuse; it is forgotten either way.
-      }
-    }
+    const abort = () => abortTask(task)
     const timer = setTimeout(() => (abort(), finish(fail('TIMEOUT', `no answer within ${request.timeout} ms`))), request.timeout)
     try {
       task = host.request({

@@ -31,12 +31,7 @@ export function resolveTransportAdapter(options: TransportOptions & { url: strin
   return createTransportsAdapter(socket, resolveHttp(options.platform), transports, url)
 }
 
-/**
- * Wires an adapter that runs several transports to its client: changes become `transport` events, and going offline
- * tells it that the failures around it were not the transport's.
- */
-export function watchTransport(adapter: Adapter, sv: Pick<Supervisor<SupervisedEvents>, 'emit' | 'on'>): void {
-  if (!adapter.blocked) return
-  adapter.onTransport = (change) => sv.emit('transport', change)
-  sv.on('state', (change) => change.to === 'offline' && adapter.blocked!())
+/** Wires an adapter that runs several transports to its client: its changes become `transport` events. */
+export function watchTransport(adapter: Adapter, sv: Pick<Supervisor<SupervisedEvents>, 'emit'>): void {
+  if (adapter.blocked) adapter.onTransport = (change) => sv.emit('transport', change)
 }
